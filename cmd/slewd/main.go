@@ -1,0 +1,67 @@
+// Command slewd keeps a Linux clock right without ever moving it backwards.
+//
+// Each subcommand lives in its own file and registers itself with
+// register; main only parses flags, builds dependencies and runs.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is stamped by the Makefile (-ldflags "-X main.version=...").
+var version = "dev"
+
+type command struct {
+	order int // position in `slewd help`
+	cmd   *cli.Command
+}
+
+var commands []command
+
+// register adds a subcommand; order sorts `slewd help`.
+func register(order int, c *cli.Command) { commands = append(commands, command{order, c}) }
+
+func newApp() *cli.App {
+	slices.SortFunc(commands, func(a, b command) int { return a.order - b.order })
+	app := &cli.App{
+		Name:    "slewd",
+		Usage:   "keep the clock right without ever moving it backwards",
+		Version: version,
+		Description: "slewd disciplines CLOCK_REALTIME from NTP servers by slewing only (tick and\n" +
+			"frequency, up to the kernel's ±10 %), so programs that die when time goes\n" +
+			"back (Dovecot, Postfix) never see it go back.",
+		EnableBashCompletion: true,
+		Suggest:              true,
+		// main prints errors and picks the exit code; tests run the app in-process.
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	for _, c := range commands {
+		app.Commands = append(app.Commands, c.cmd)
+	}
+	return app
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	args := os.Args
+	// Invoked as ntpdate (through a symlink): behave as `slewd ntpdate`.
+	if filepath.Base(args[0]) == "ntpdate" {
+		args = append([]string{"slewd", "ntpdate"}, args[1:]...)
+	}
+	if err := newApp().RunContext(ctx, args); err != nil {
+		fmt.Fprintln(os.Stderr, "slewd:", err)
+		if ec, ok := err.(cli.ExitCoder); ok {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
