@@ -1,0 +1,439 @@
+package adjtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"slewd/clock"
+)
+
+// Method is how the Slewer makes the kernel slew.
+type Method int
+
+const (
+	// MethodPLL pumps the kernel PLL offset every second
+	// (STA_PLL|STA_FREQHOLD, time constant 0). Crash-safe by construction:
+	// what is armed drains by itself and the rate returns to nominal.
+	MethodPLL Method = iota
+	// MethodTick biases tick and frequency for the bulk of a slew, stops it
+	// at a CLOCK_MONOTONIC_RAW deadline and hands the tail to the
+	// singleshot, with a write-ahead journal so that a restarted slewd
+	// undoes the bias. Kept for comparison; see docs/crash-safety.md.
+	MethodTick
+)
+
+func (m Method) String() string {
+	switch m {
+	case MethodPLL:
+		return "pll"
+	case MethodTick:
+		return "tick"
+	}
+	return fmt.Sprintf("Method(%d)", int(m))
+}
+
+// ParseMethod parses a --slew-method value.
+func ParseMethod(s string) (Method, error) {
+	switch s {
+	case "pll", "":
+		return MethodPLL, nil
+	case "tick":
+		return MethodTick, nil
+	}
+	return 0, fmt.Errorf("unknown slew method %q: use pll (default) or tick", s)
+}
+
+// KernelMaxRatePPM is the fastest the kernel slews with tick and frequency:
+// tick ±10 % plus frequency ±500 ppm.
+const KernelMaxRatePPM = 100500
+
+// SlewerConfig configures a Slewer.
+type SlewerConfig struct {
+	Method Method
+	// MaxRatePPM caps the slew rate (default KernelMaxRatePPM). Slewing
+	// changes CLOCK_MONOTONIC too, so programs with timers see it.
+	MaxRatePPM float64
+	// SyncThreshold: the kernel is told the clock is synchronized
+	// (STA_UNSYNC cleared, which starts its 11-minute RTC writes) only
+	// when the remaining correction plus the error bound is below it.
+	SyncThreshold time.Duration
+	// DryRun measures and plans but never changes the kernel.
+	DryRun bool
+	// Journal persists tick-method slews; needed for MethodTick.
+	Journal *Journal
+}
+
+// Slewer makes CLOCK_REALTIME − CLOCK_MONOTONIC_RAW follow a target
+// trajectory (true time against RAW, from the Servo), by slewing only. It
+// is the one part of slewd that writes the kernel clock, and it never
+// steps: no ADJ_SETOFFSET, no clock_settime.
+type Slewer struct {
+	clk clock.Clock
+	cfg SlewerConfig
+	log *slog.Logger
+
+	// Target: REALTIME − RAW should be tPhase + tFreq·(raw − tRaw).
+	hasTarget bool
+	tRaw      time.Duration
+	tPhase    time.Duration
+	tFreqPPM  float64
+
+	baseTick, baseFreq int64   // programmed drift compensation
+	baseRate           float64 // its rate against RAW, s/s
+	status             int32   // status bits last written
+
+	// PLL pump state.
+	armed  float64 // seconds armed at the last write
+	armSec int64   // REALTIME second of the last arm
+	chunk  float64 // rate of the current second's PLL chunk, s/s
+
+	// What the last measurement saw.
+	lastErr   float64 // REALTIME − target, s: positive is ahead
+	lastRaw   time.Duration
+	measured  bool
+	rootDist  time.Duration // of the estimate behind the target
+	sigma     time.Duration
+	synced    bool
+	maxRateUs float64
+
+	tick *tickBulk // MethodTick state
+}
+
+// NewSlewer returns a Slewer for the kernel clock clk.
+func NewSlewer(clk clock.Clock, cfg SlewerConfig, log *slog.Logger) *Slewer {
+	if cfg.MaxRatePPM <= 0 || cfg.MaxRatePPM > KernelMaxRatePPM {
+		cfg.MaxRatePPM = KernelMaxRatePPM
+	}
+	if cfg.SyncThreshold <= 0 {
+		cfg.SyncThreshold = 10 * time.Millisecond
+	}
+	s := &Slewer{clk: clk, cfg: cfg, log: log, baseTick: clock.NominalTick}
+	if cfg.Method == MethodTick {
+		s.tick = &tickBulk{}
+	}
+	return s
+}
+
+func (s *Slewer) maxRate() float64 { return s.cfg.MaxRatePPM * 1e-6 }
+
+// ErrDryRun is returned instead of changing the kernel in dry-run mode.
+var errDryRun = errors.New("dry run")
+
+func (s *Slewer) adjtimex(tx *clock.Timex) error {
+	if s.cfg.DryRun && tx.Modes != 0 && tx.Modes != clock.AdjOffsetSSRead {
+		return nil
+	}
+	_, err := s.clk.Adjtimex(tx)
+	return err
+}
+
+// ownedStatus is the status slewd keeps while it runs: the PLL on so that
+// ADJ_OFFSET works, frequency held so the kernel PLL never changes the
+// frequency slewd sets, nanosecond offsets.
+const ownedStatus = clock.StaPLL | clock.StaFreqHold | clock.StaNano
+
+// TakeControl is the first thing a daemon does: it cancels whatever
+// correction a previous process left in the kernel (a singleshot, a PLL
+// offset; they would fight the new plan), puts the kernel PLL in the mode
+// the pump needs, and sets the base frequency. The clock is not moved; a
+// correction that was under way is simply measured again and redone.
+func (s *Slewer) TakeControl(basePPM float64) error {
+	var cur clock.Timex
+	if err := s.adjtimex(&cur); err != nil {
+		return fmt.Errorf("reading the kernel clock: %w", err)
+	}
+	if s.tick != nil {
+		if err := s.tick.recover(s, &cur); err != nil {
+			return err
+		}
+	}
+	var ss clock.Timex
+	ss.Modes = clock.AdjOffsetSingleshot
+	if err := s.adjtimex(&ss); err != nil {
+		return fmt.Errorf("cancelling a pending adjtime slew: %w", err)
+	}
+	if ss.Offset != 0 {
+		s.log.Info("cancelled a pending adjtime slew left by another program", "remaining", time.Duration(ss.Offset)*time.Microsecond)
+	}
+	if cur.Tick != clock.NominalTick && s.tick == nil {
+		s.log.Warn("the kernel tick was biased, probably by a slewing daemon that died; restoring it",
+			"tick", cur.Tick, "rate_ppm", clock.RatePPM(cur.Tick, 0))
+	}
+	s.status = ownedStatus | clock.StaUnsync
+	tx := clock.Timex{
+		Modes:    clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst | clock.AdjOffset | clock.AdjMaxError | clock.AdjEstError,
+		Status:   s.status,
+		Constant: 0,
+		Offset:   0,
+		MaxError: clock.MaxErrorLimit,
+		EstError: clock.MaxErrorLimit,
+	}
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("setting up the kernel PLL: %w", err)
+	}
+	if cur.Offset != 0 && cur.Status&clock.StaPLL != 0 {
+		s.log.Info("cancelled a pending PLL correction", "remaining_ns", cur.Offset)
+	}
+	// The chunk already loaded for this second (from what was armed) runs
+	// out at the next second boundary; until then assume a quarter of it.
+	s.chunk = 0
+	if cur.Status&clock.StaPLL != 0 {
+		off := float64(cur.Offset)
+		if cur.Status&clock.StaNano == 0 {
+			off *= 1000
+		}
+		s.chunk = off / 3 / 1e9
+	}
+	s.armSec = s.clk.Now().Unix()
+	return s.SetBaseFrequency(basePPM)
+}
+
+// SetBaseFrequency programs the drift compensation: REALTIME runs at
+// 1+ppm·1e-6 against RAW without any slew. It goes into the kernel's
+// frequency, and into tick only beyond what frequency can hold.
+func (s *Slewer) SetBaseFrequency(ppm float64) error {
+	tick, freq := baseTickFreq(ppm)
+	if tick == s.baseTick && freq == s.baseFreq && s.baseRate != 0 {
+		return nil
+	}
+	if s.tick != nil && s.tick.active {
+		// The bulk owns tick/freq; the new base takes effect when it ends.
+		s.baseTick, s.baseFreq = tick, freq
+		s.baseRate = clock.RatePPM(tick, freq) * 1e-6
+		return nil
+	}
+	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: tick, Freq: freq}
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("setting the base frequency to %.3f ppm: %w", ppm, err)
+	}
+	s.baseTick, s.baseFreq = tick, freq
+	s.baseRate = clock.RatePPM(tick, freq) * 1e-6
+	return nil
+}
+
+func baseTickFreq(ppm float64) (tick, freq int64) {
+	tick = clock.NominalTick
+	if math.Abs(ppm) > 450 {
+		tick += int64(math.Round(ppm / clock.PPMPerTick))
+		tick = min(max(tick, clock.MinTick), clock.MaxTick)
+		ppm -= float64(tick-clock.NominalTick) * clock.PPMPerTick
+	}
+	return tick, clock.PPMToFreq(math.Max(-clock.MaxFreqPPM, math.Min(clock.MaxFreqPPM, ppm)))
+}
+
+// SetTarget sets the trajectory REALTIME − RAW must follow: phase (true
+// time minus RAW) at RAW time raw, advancing at freqPPM. rootDist and
+// sigma are the error bound and noise of the estimate it came from; they
+// go into the kernel's maxerror and esterror.
+func (s *Slewer) SetTarget(raw, phase time.Duration, freqPPM float64, rootDist, sigma time.Duration) {
+	s.hasTarget = true
+	s.tRaw, s.tPhase, s.tFreqPPM = raw, phase, freqPPM
+	s.rootDist, s.sigma = rootDist, sigma
+}
+
+func (s *Slewer) target(raw time.Duration) float64 {
+	dt := (raw - s.tRaw).Seconds()
+	return s.tPhase.Seconds() + s.tFreqPPM*1e-6*dt
+}
+
+// Measure reads the clock and returns REALTIME minus the target (positive:
+// the clock is ahead), using a bracketed reading against RAW.
+func (s *Slewer) Measure() (clock.Reading, time.Duration) {
+	rd := clock.Read(s.clk, 4)
+	// Subtract in integer nanoseconds first: both terms are ~1.8e18 ns.
+	e := (rd.RealMinusRaw() - s.tPhase).Seconds() - s.tFreqPPM*1e-6*(rd.Raw-s.tRaw).Seconds()
+	s.lastErr, s.lastRaw, s.measured = e, rd.Raw, true
+	return rd, time.Duration(math.Round(e * 1e9))
+}
+
+// Remaining is the correction still to be made at the last measurement:
+// target minus REALTIME (NTP sign: positive means the clock is behind).
+func (s *Slewer) Remaining() time.Duration {
+	return time.Duration(math.Round(-s.lastErr * 1e9))
+}
+
+// Synced reports whether the kernel was last told the clock is synchronized.
+func (s *Slewer) Synced() bool { return s.synced }
+
+// Control runs one control step: measure, decide, arm. It returns how
+// long to wait (on CLOCK_MONOTONIC, i.e. a Go timer or Loop.Wait) before
+// the next step, or a long time when nothing is in progress.
+func (s *Slewer) Control() (time.Duration, error) {
+	if !s.hasTarget {
+		return time.Hour, nil
+	}
+	if s.tick != nil {
+		return s.tick.control(s)
+	}
+	return s.pump()
+}
+
+// pumpTolerance: below this the correction is done (the kernel's ns units
+// and the readings' bracket widths are finer).
+const pumpTolerance = 200 * time.Nanosecond
+
+func (s *Slewer) pump() (time.Duration, error) {
+	var cur clock.Timex
+	if err := s.adjtimex(&cur); err != nil {
+		return 0, fmt.Errorf("reading the kernel clock: %w", err)
+	}
+	rd, _ := s.Measure()
+	sec, frac := splitSecond(rd.Real)
+	if sec > s.armSec && cur.Status&clock.StaPLL != 0 {
+		// At least one second boundary since the last arm: the kernel
+		// took a quarter of what was left and 3/4 remain, so the chunk
+		// now running is a third of what remains.
+		s.chunk = float64(cur.Offset) / 3 / 1e9
+		if cur.Status&clock.StaNano == 0 {
+			s.chunk *= 1000
+		}
+	}
+	s.checkInterference(&cur)
+	// Arm mid-second, well away from the boundary where the kernel takes
+	// its chunk, so that what is running now is known.
+	if frac < 0.2 || frac > 0.8 {
+		return untilPhase(frac, 0.5), nil
+	}
+	need := -s.lastErr - remainingEffect(s.chunk, s.baseRate, frac)
+	arm := pumpArm(need, s.maxRate(), s.baseRate)
+	if math.Abs(need) < pumpTolerance.Seconds() {
+		arm = 0
+	}
+	if err := s.arm(arm, sec); err != nil {
+		return 0, err
+	}
+	if arm == 0 && math.Abs(s.chunk) < 1e-9 {
+		return time.Hour, nil // landed: nothing to do until a new target
+	}
+	return untilPhase(frac, 0.5), nil
+}
+
+// arm writes the PLL offset (ns) together with the sync status, in one call.
+func (s *Slewer) arm(offset float64, sec int64) error {
+	tx := s.statusTimex()
+	tx.Modes |= clock.AdjOffset
+	tx.Offset = int64(math.Round(offset * 1e9))
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("arming a PLL correction of %v: %w", time.Duration(tx.Offset), err)
+	}
+	s.armed, s.armSec = offset, sec
+	return nil
+}
+
+// statusTimex builds the status, maxerror and esterror the kernel should
+// hold now: honest about the correction still to make, and unsynchronized
+// until the clock really is within SyncThreshold. Clearing STA_UNSYNC
+// starts the kernel's 11-minute RTC writes, so it must not happen early.
+func (s *Slewer) statusTimex() clock.Timex {
+	rem := time.Duration(math.Abs(s.lastErr) * 1e9)
+	maxErr := rem + s.rootDist
+	estErr := rem + s.sigma
+	s.synced = s.hasTarget && s.measured && maxErr <= s.cfg.SyncThreshold
+	st := ownedStatus
+	if !s.synced {
+		st |= clock.StaUnsync
+	}
+	s.status = st
+	return clock.Timex{
+		Modes:    clock.AdjStatus | clock.AdjNano | clock.AdjMaxError | clock.AdjEstError,
+		Status:   st,
+		MaxError: min(maxErr.Microseconds(), clock.MaxErrorLimit),
+		EstError: min(estErr.Microseconds(), clock.MaxErrorLimit),
+	}
+}
+
+// UpdateStatus refreshes status, maxerror and esterror in the kernel
+// (which grows maxerror by 500 µs every second by itself).
+func (s *Slewer) UpdateStatus() error {
+	if !s.hasTarget {
+		return nil
+	}
+	s.Measure()
+	tx := s.statusTimex()
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("updating the kernel's sync status: %w", err)
+	}
+	return nil
+}
+
+// checkInterference notices another program steering the clock.
+func (s *Slewer) checkInterference(cur *clock.Timex) {
+	if s.cfg.DryRun {
+		return
+	}
+	busy := s.tick != nil && s.tick.active
+	if cur.Status&clock.StaPLL == 0 || (!busy && (cur.Tick != s.baseTick || cur.Freq != s.baseFreq)) {
+		s.log.Warn("another program changed the kernel clock (another NTP client?); taking it back",
+			"tick", cur.Tick, "freq_ppm", clock.FreqToPPM(cur.Freq), "status", clock.StatusNames(cur.Status))
+		s.baseRate = 0 // force SetBaseFrequency to write
+		s.SetBaseFrequency(s.tFreqPPM)
+		tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst, Status: s.status, Constant: 0}
+		s.adjtimex(&tx)
+	}
+}
+
+// Release hands the kernel back when slewd stops (SIGTERM): the drift
+// compensation stays, and whatever correction is left goes to mechanisms
+// that finish by themselves and stop at zero: the PLL offset (up to 0.5 s)
+// and the adjtime singleshot for the rest, at 500 ppm.
+func (s *Slewer) Release() error {
+	if s.tick != nil && s.tick.active {
+		if err := s.tick.stop(s); err != nil {
+			return err
+		}
+	}
+	var cur clock.Timex
+	if err := s.adjtimex(&cur); err != nil {
+		return err
+	}
+	if !s.hasTarget {
+		return nil
+	}
+	rd, _ := s.Measure()
+	_, frac := splitSecond(rd.Real)
+	if sec, _ := splitSecond(rd.Real); sec > s.armSec && cur.Status&clock.StaPLL != 0 {
+		s.chunk = float64(cur.Offset) / 3 / 1e9
+	}
+	need := -s.lastErr - remainingEffect(s.chunk, s.baseRate, frac)
+	pll := safeArm(need, s.baseRate)
+	rest := need - drainEffect(pll, s.baseRate)
+	if err := s.arm(pll, s.armSec); err != nil {
+		return err
+	}
+	// Leaving: no longer vouching for the clock.
+	tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano, Status: ownedStatus | clock.StaUnsync}
+	if err := s.adjtimex(&tx); err != nil {
+		return err
+	}
+	// The singleshot moves 500 µs per REALTIME second, which lasts
+	// 1/(1+base±0.0005) of RAW: ask for that much more or less.
+	us := int64(math.Round(rest * (1 + s.baseRate + math.Copysign(clock.SingleshotRate*1e-6, rest)) * 1e6))
+	if us != 0 {
+		ss := clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: us}
+		if err := s.adjtimex(&ss); err != nil {
+			return fmt.Errorf("handing %v to the adjtime singleshot: %w", time.Duration(us)*time.Microsecond, err)
+		}
+	}
+	s.log.Info("handed the remaining correction to the kernel", "pll", dur(pll), "singleshot", dur(rest))
+	return nil
+}
+
+func dur(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
+
+// splitSecond splits a REALTIME reading into its second and the fraction.
+func splitSecond(t time.Time) (int64, float64) {
+	return t.Unix(), float64(t.Nanosecond()) / 1e9
+}
+
+// untilPhase is how long (on a clock that runs with REALTIME, such as
+// CLOCK_MONOTONIC) until REALTIME next reaches phase within its second.
+func untilPhase(frac, phase float64) time.Duration {
+	d := phase - frac
+	if d <= 0.05 {
+		d++
+	}
+	return time.Duration(d * 1e9)
+}

@@ -1,0 +1,211 @@
+package adjtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"time"
+
+	"slewd/clock"
+)
+
+// The tick method (MethodTick), the design chrony uses: bias tick and
+// frequency for the bulk of a slew, end the bias at a planned
+// CLOCK_MONOTONIC_RAW time, and hand the last milliseconds to the adjtime
+// singleshot, which stops at zero by itself. The kernel never expires a
+// tick bias, so a write-ahead journal records it before it is set: a
+// restarted slewd removes it first thing. If slewd is never restarted the
+// bias stays; that is the weakness docs/crash-safety.md measures.
+
+// tickMargin is what the bulk leaves for the singleshot: 2 ms take 4 s at
+// 500 µs/s and cover half a second of late wake-up at 0.4 %... the bulk is
+// stopped against RAW by a spin-wait, so lateness is milliseconds.
+const (
+	tickMargin    = 2 * time.Millisecond
+	tickThreshold = 10 * time.Millisecond // smaller corrections go to the singleshot alone
+	tickSpin      = 20 * time.Millisecond // spin on RAW this close to the stop
+)
+
+// JournalFile is the name of the slew journal in a Store.
+const JournalFile = "slew-journal"
+
+// Journal is the write-ahead record of a tick bias.
+type Journal struct {
+	Store  Store
+	BootID func() string
+}
+
+type journalEntry struct {
+	BootID   string `json:"boot_id"`
+	Active   bool   `json:"active"`
+	BaseTick int64  `json:"base_tick"`
+	BaseFreq int64  `json:"base_freq"`
+	BulkTick int64  `json:"bulk_tick"`
+	BulkFreq int64  `json:"bulk_freq"`
+	RawStart int64  `json:"raw_start_ns"`
+}
+
+func (j *Journal) write(e journalEntry) error {
+	e.BootID = j.BootID()
+	b, _ := json.Marshal(e)
+	return j.Store.WriteFile(JournalFile, append(b, '\n'))
+}
+
+func (j *Journal) read() (journalEntry, bool, error) {
+	var e journalEntry
+	b, err := j.Store.ReadFile(JournalFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, err
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, false, fmt.Errorf("slew journal is corrupt (%v): the kernel tick may be biased; check `slewd status`", err)
+	}
+	return e, true, nil
+}
+
+type tickBulk struct {
+	active     bool
+	rate       float64       // bias against RAW while active, s/s
+	stopRaw    time.Duration // when to end the bias
+	bulkTick   int64
+	bulkFreq   int64
+	singleshot float64 // last handed to the singleshot, s
+}
+
+// recover undoes a bias that a killed slewd left, before anything else.
+func (t *tickBulk) recover(s *Slewer, cur *clock.Timex) error {
+	j := s.cfg.Journal
+	if j == nil {
+		return errors.New("the tick slew method needs a journal (a state directory)")
+	}
+	e, ok, err := j.read()
+	if err != nil {
+		return err
+	}
+	if !ok || !e.Active {
+		return nil
+	}
+	if e.BootID != j.BootID() {
+		s.log.Info("slew journal is from an earlier boot; the kernel started clean")
+		return j.write(journalEntry{Active: false})
+	}
+	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: e.BaseTick, Freq: e.BaseFreq}
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("removing the tick bias a killed slewd left: %w", err)
+	}
+	s.log.Warn("removed the tick bias a killed slewd left", "tick", cur.Tick, "restored_tick", e.BaseTick)
+	return j.write(journalEntry{Active: false})
+}
+
+func (t *tickBulk) control(s *Slewer) (time.Duration, error) {
+	rd, _ := s.Measure()
+	var ss clock.Timex
+	ss.Modes = clock.AdjOffsetSSRead
+	if err := s.adjtimex(&ss); err != nil {
+		return 0, err
+	}
+	pending := float64(ss.Offset) / 1e6
+	need := -s.lastErr
+	if t.active {
+		left := (t.stopRaw - rd.Raw).Seconds()
+		if left <= 0 {
+			if err := t.stop(s); err != nil {
+				return 0, err
+			}
+			return t.control(s)
+		}
+		if left*1e9 < float64(tickSpin) {
+			// Near the stop: short waits, re-checking RAW each time.
+			return max(time.Duration(left*1e9*(1+s.baseRate+t.rate)), time.Microsecond), nil
+		}
+		// Re-plan the stop from what is still needed (new estimates move it).
+		bulkLeft := math.Abs(need) - tickMargin.Seconds()
+		if bulkLeft <= 0 || math.Signbit(need) != math.Signbit(t.rate) {
+			if err := t.stop(s); err != nil {
+				return 0, err
+			}
+			return t.control(s)
+		}
+		t.stopRaw = rd.Raw + time.Duration(bulkLeft/math.Abs(t.rate)*1e9)
+		wake := bulkLeft/math.Abs(t.rate) - tickSpin.Seconds()/2
+		return time.Duration(max(wake, 0.001) * 1e9 * (1 + s.baseRate + t.rate)), nil
+	}
+	if math.Abs(need) >= tickThreshold.Seconds() {
+		if err := t.start(s, need, rd.Raw); err != nil {
+			return 0, err
+		}
+		return t.control(s)
+	}
+	// Small: all of it to the singleshot, which stops at zero by itself.
+	us := int64(math.Round(need * 1e6))
+	if math.Abs(need-pending) >= 1e-6 {
+		tx := s.statusTimex()
+		if err := s.adjtimex(&tx); err != nil {
+			return 0, err
+		}
+		ss := clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: us}
+		if err := s.adjtimex(&ss); err != nil {
+			return 0, fmt.Errorf("handing %v to the adjtime singleshot: %w", time.Duration(us)*time.Microsecond, err)
+		}
+		t.singleshot = need
+	}
+	return time.Hour, nil
+}
+
+func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
+	maxPPM := s.cfg.MaxRatePPM
+	sign := 1.0
+	if need < 0 {
+		sign = -1
+	}
+	dTick := math.Min(1000, math.Floor(maxPPM/clock.PPMPerTick))
+	bulkTick := s.baseTick + int64(sign*dTick)
+	bulkTick = min(max(bulkTick, clock.MinTick), clock.MaxTick)
+	restPPM := maxPPM - math.Abs(float64(bulkTick-s.baseTick))*clock.PPMPerTick
+	bulkFreq := s.baseFreq + clock.PPMToFreq(sign*restPPM)
+	bulkFreq = min(max(bulkFreq, -clock.MaxFreqPPM*clock.FreqScale), clock.MaxFreqPPM*clock.FreqScale)
+	// Write ahead: the journal first, then the bias.
+	if !s.cfg.DryRun {
+		if err := s.cfg.Journal.write(journalEntry{Active: true, BaseTick: s.baseTick, BaseFreq: s.baseFreq,
+			BulkTick: bulkTick, BulkFreq: bulkFreq, RawStart: int64(raw)}); err != nil {
+			return fmt.Errorf("writing the slew journal: %w", err)
+		}
+	}
+	// Cancel any singleshot tail: it would add to the bulk.
+	ss := clock.Timex{Modes: clock.AdjOffsetSingleshot}
+	if err := s.adjtimex(&ss); err != nil {
+		return err
+	}
+	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: bulkTick, Freq: bulkFreq}
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("biasing the tick for a slew: %w", err)
+	}
+	t.active = true
+	t.bulkTick, t.bulkFreq = tx.Tick, tx.Freq
+	t.rate = clock.RatePPM(tx.Tick, tx.Freq)*1e-6 - s.baseRate
+	bulkLeft := math.Abs(need) - tickMargin.Seconds()
+	t.stopRaw = raw + time.Duration(bulkLeft/math.Abs(t.rate)*1e9)
+	s.log.Info("slewing with the tick", "correction", dur(need), "rate_ppm", t.rate*1e6,
+		"duration", time.Duration(bulkLeft/math.Abs(t.rate)*1e9).Round(time.Millisecond))
+	return nil
+}
+
+// stop ends the bias and records that it ended.
+func (t *tickBulk) stop(s *Slewer) error {
+	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: s.baseTick, Freq: s.baseFreq}
+	if err := s.adjtimex(&tx); err != nil {
+		return fmt.Errorf("ending the tick bias: %w", err)
+	}
+	t.active = false
+	if !s.cfg.DryRun {
+		if err := s.cfg.Journal.write(journalEntry{Active: false}); err != nil {
+			return fmt.Errorf("writing the slew journal: %w", err)
+		}
+	}
+	return nil
+}
