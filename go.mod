@@ -5,7 +5,7 @@ go 1.26.0
 require golang.org/x/sys v0.49.0
 
 require (
-	github.com/beevik/ntp v1.6.0 // indirect
+	github.com/beevik/ntp v1.6.0
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/urfave/cli/v2 v2.27.7 // indirect

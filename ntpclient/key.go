@@ -1,0 +1,116 @@
+package ntpclient
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Key is a symmetric key for NTP authentication (RFC 5905 §7.3 MAC,
+// RFC 8573 AES-CMAC), written as in chrony's keyfile: "ID TYPE KEY".
+type Key struct {
+	ID     uint32
+	Type   string // MD5, SHA1, SHA256, SHA512, AES128 or AES256
+	Secret []byte
+}
+
+// KeyTypes lists the MAC algorithms, with the digest length each puts on
+// the wire in NTPv4 (truncated to 20 bytes, RFC 7822 §7.5) and the key
+// lengths accepted.
+var KeyTypes = map[string]struct {
+	MACLen         int // NTPv4 digest length in bytes
+	MinKey, MaxKey int
+}{
+	"MD5":    {16, 4, 32},
+	"SHA1":   {20, 4, 32},
+	"SHA256": {20, 4, 32},
+	"SHA512": {20, 4, 32},
+	"AES128": {16, 16, 16},
+	"AES256": {16, 32, 32},
+}
+
+// String names the key without its secret.
+func (k Key) String() string { return fmt.Sprintf("key %d (%s)", k.ID, k.Type) }
+
+// ParseKey parses one chrony keyfile line: "ID [TYPE] KEY", where KEY is
+// "HEX:…", "ASCII:…" or plain ASCII, and TYPE defaults to MD5 (as chrony).
+func ParseKey(line string) (Key, error) {
+	f := strings.Fields(line)
+	if len(f) < 2 || len(f) > 3 {
+		return Key{}, fmt.Errorf("key %q: want \"ID TYPE KEY\", e.g. \"7 SHA256 HEX:0011…\" (chrony keyfile format)", redact(line))
+	}
+	id, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil || id == 0 {
+		return Key{}, fmt.Errorf("key id %q: want a number from 1 to 4294967295", f[0])
+	}
+	typ, text := "MD5", f[len(f)-1]
+	if len(f) == 3 {
+		typ = strings.ToUpper(f[1])
+	}
+	spec, ok := KeyTypes[typ]
+	if !ok {
+		return Key{}, fmt.Errorf("key %d: unknown type %q: use one of MD5, SHA1, SHA256, SHA512, AES128, AES256", id, f[1])
+	}
+	var secret []byte
+	switch {
+	case strings.HasPrefix(text, "HEX:"):
+		secret, err = hex.DecodeString(text[4:])
+		if err != nil {
+			return Key{}, fmt.Errorf("key %d: HEX: value is not hexadecimal: %w", id, err)
+		}
+	case strings.HasPrefix(text, "ASCII:"):
+		secret = []byte(text[6:])
+	default:
+		secret = []byte(text)
+	}
+	if len(secret) < spec.MinKey || len(secret) > spec.MaxKey {
+		if spec.MinKey == spec.MaxKey {
+			return Key{}, fmt.Errorf("key %d: %s needs a key of exactly %d bytes, got %d", id, typ, spec.MinKey, len(secret))
+		}
+		return Key{}, fmt.Errorf("key %d: %s key must be %d to %d bytes, got %d (longer keys are truncated by beevik/ntp and would not match the server)",
+			id, typ, spec.MinKey, spec.MaxKey, len(secret))
+	}
+	return Key{ID: uint32(id), Type: typ, Secret: secret}, nil
+}
+
+// ReadKeyFile returns key id from a chrony keyfile (comments start with
+// '#', '!' or ';').
+func ReadKeyFile(path string, id uint32) (Key, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Key{}, fmt.Errorf("read key file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.ContainsAny(line[:1], "#!;") {
+			continue
+		}
+		first, _, _ := strings.Cut(line, " ")
+		if v, err := strconv.ParseUint(first, 10, 32); err != nil || uint32(v) != id {
+			continue
+		}
+		k, err := ParseKey(line)
+		if err != nil {
+			return Key{}, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		return k, nil
+	}
+	if err := sc.Err(); err != nil {
+		return Key{}, fmt.Errorf("read key file %s: %w", path, err)
+	}
+	return Key{}, fmt.Errorf("%s has no key %d", path, id)
+}
+
+// redact hides the secret of a malformed key line in error messages.
+func redact(line string) string {
+	f := strings.Fields(line)
+	if len(f) >= 2 {
+		f[len(f)-1] = "…"
+	}
+	return strings.Join(f, " ")
+}
