@@ -16,21 +16,37 @@ import (
 
 // Servo estimates true time against CLOCK_MONOTONIC_RAW: the phase
 // θ = true − RAW and its rate φ = dθ/dRAW (minus the oscillator's
-// frequency error), with a two-state Kalman filter. The oscillator is
-// modelled as a random walk of frequency (wander); the wander is not
-// known in advance, so the filter tunes it from its own innovations.
+// frequency error).
 //
-// It is a pure value: no clock, no I/O. Times are RAW readings.
+// The oscillator is modelled as a random walk of frequency (wander). How
+// much it wanders is not known in advance and differs by orders of
+// magnitude between machines, so the Servo runs a bank of two-state
+// Kalman filters, one per wander from 1e-11 to 1e-7 per √s, scores each
+// by how well it predicted the measurements (exponentially forgetting),
+// and reports the best: multiple-model adaptive estimation.
+//
+// Measurements are bounded, not Gaussian: an NTP exchange's offset is off
+// by at most half its delay excess over the path's minimum. The filters
+// truncate their prior to that interval and match the result back to a
+// Gaussian (assumed density filtering), which uses what a bound says and a
+// variance cannot.
+//
+// A Servo is a pure value: no clock, no I/O. Times are RAW readings.
 type Servo struct {
 	init   bool
-	anchor time.Duration // θ is kept relative to this, in float64 seconds
-	raw    time.Duration // RAW time of the state
-	theta  float64       // phase relative to anchor, s
-	phi    float64       // frequency, s/s
-	p      [2][2]float64 // covariance
-	q      float64       // frequency random-walk intensity, 1/s (wander² per s)
-	nis    float64       // smoothed normalized innovation squared
-	n      int           // updates taken
+	anchor time.Duration // phases are kept relative to this, in float64 seconds
+	raw    time.Duration // RAW time of the filters' state
+	bank   []kalman
+	score  []float64 // forgetting sum of log predictive likelihoods
+	best   int
+	n      int
+}
+
+type kalman struct {
+	q     float64 // frequency random-walk intensity, 1/s (wander² per s)
+	theta float64 // phase relative to the anchor, s
+	phi   float64 // frequency, s/s
+	p     [2][2]float64
 }
 
 // ServoConfig seeds a Servo.
@@ -41,121 +57,219 @@ type ServoConfig struct {
 	FreqKnown bool
 }
 
-// Wander bounds for the adaptive process noise: from a very stable
-// oscillator (1e-11/√s) to a poor one in a changing room (1e-7/√s).
 const (
-	minWanderQ     = 1e-22
-	maxWanderQ     = 1e-14
-	defaultWanderQ = 1e-18 // 1e-9 per √s, a typical crystal at steady temperature
+	// forget: the scores remember about the last 1/(1-forget) measurements.
+	forget = 0.98
+	// warmup is how many measurements the models take before they are scored.
+	warmup = 16
+	// minLike caps what one surprising measurement costs a model (an
+	// outlier must not decide the wander for hours); jumpLike is what every
+	// model scores for a jump of the servers' time.
+	minLike  = -20
+	jumpLike = minLike
+	// boundSlack widens bounds for timestamping noise.
+	boundSlack = 0.2e-6
+	// edgeSigma softens the edges of a bound: the path's minimum delay, from
+	// which the bound is measured, is itself an estimate.
+	edgeSigma = 1.5e-6
 )
+
+// Wanders the bank covers, per √s: a very stable oscillator to a poor one
+// in a room whose temperature swings.
+var bankWander = []float64{1e-11, 3e-11, 1e-10, 3e-10, 1e-9, 3e-9, 1e-8, 3e-8, 1e-7}
 
 // NewServo returns a servo that has seen no estimate yet.
 func NewServo(cfg ServoConfig) *Servo {
-	s := &Servo{phi: cfg.FreqPPM * 1e-6, q: defaultWanderQ, nis: 1}
-	s.p[1][1] = sq(500e-6) // unknown: anything the kernel can compensate
+	s := &Servo{}
+	pff := sq(500e-6) // unknown: anything the kernel can compensate
 	if cfg.FreqKnown {
-		s.p[1][1] = sq(5e-6)
+		pff = sq(5e-6)
 	}
+	for _, w := range bankWander {
+		k := kalman{q: w * w, phi: cfg.FreqPPM * 1e-6}
+		k.p[1][1] = pff
+		s.bank = append(s.bank, k)
+		s.score = append(s.score, 0)
+	}
+	s.best = len(bankWander) / 2
 	return s
 }
 
 func sq(x float64) float64 { return x * x }
 
-// Ready reports whether the servo has taken an estimate.
+// Ready reports whether the servo has taken a measurement.
 func (s *Servo) Ready() bool { return s.init }
 
-// Update takes one measurement: true − RAW was phase at RAW time raw, with
-// standard deviation sigma. It returns the innovation (measured minus
-// predicted phase) in seconds.
-func (s *Servo) Update(raw, phase, sigma time.Duration) float64 {
-	r := sq(max(sigma.Seconds(), 1e-9))
+// Update takes one measurement: true − RAW was within ±half of phase at
+// RAW time raw. It returns the innovation of the reported filter
+// (measured minus predicted phase) in seconds.
+func (s *Servo) Update(raw, phase, half time.Duration) float64 {
+	h := max(half.Seconds(), 0) + boundSlack
 	if !s.init {
 		s.init = true
 		s.anchor = phase
 		s.raw = raw
-		s.theta = 0
-		s.p[0][0] = r
-		s.p[0][1], s.p[1][0] = 0, 0
+		for i := range s.bank {
+			s.bank[i].theta = 0
+			s.bank[i].p[0][0] = h * h / 3
+		}
 		s.n = 1
 		return 0
 	}
-	s.predict(raw)
-	z := (phase - s.anchor).Seconds()
-	innov := z - s.theta
-	sVar := s.p[0][0] + r
-	// A jump far beyond the noise is a change of truth (a new server, a
-	// step of the servers' clock), not noise: start the phase over rather
-	// than drag the frequency along.
-	if math.Abs(innov) > 20*math.Sqrt(sVar) && math.Abs(innov) > 1e-3 {
-		s.theta = z
-		s.p[0][0] = r
-		s.p[0][1], s.p[1][0] = 0, 0
-		return innov
+	dt := (raw - s.raw).Seconds()
+	if dt > 0 {
+		s.raw = raw
+	} else {
+		dt = 0
 	}
-	k0 := s.p[0][0] / sVar
-	k1 := s.p[1][0] / sVar
-	s.theta += k0 * innov
-	s.phi += k1 * innov
-	p00, p01, p11 := s.p[0][0], s.p[0][1], s.p[1][1]
-	s.p[0][0] = (1 - k0) * p00
-	s.p[0][1] = (1 - k0) * p01
-	s.p[1][0] = s.p[0][1]
-	s.p[1][1] = p11 - k1*p01
+	z := (phase - s.anchor).Seconds()
+	innov := z - (s.bank[s.best].theta + s.bank[s.best].phi*dt)
+	for i := range s.bank {
+		k := &s.bank[i]
+		k.predict(dt)
+		like := k.update(z, h, s.n)
+		// While the frequency is still being learned every model is
+		// surprised, the fast-wandering ones least: no scoring yet.
+		if s.n > warmup {
+			s.score[i] = forget*s.score[i] + like
+		}
+	}
 	s.n++
-	s.adapt(sq(innov) / sVar)
+	for i := range s.score {
+		if s.score[i] > s.score[s.best] {
+			s.best = i
+		}
+	}
 	return innov
 }
 
-// adapt tunes the wander from the innovations: if they are larger than
-// the filter expects, the oscillator wanders more than assumed.
-func (s *Servo) adapt(nis float64) {
-	const alpha = 0.1
-	s.nis += alpha * (min(nis, 25) - s.nis)
-	if s.n < 8 {
-		return
-	}
-	switch {
-	case s.nis > 2:
-		s.q = min(s.q*1.5, maxWanderQ)
-	case s.nis < 0.6:
-		s.q = max(s.q/1.2, minWanderQ)
-	}
-}
-
-func (s *Servo) predict(raw time.Duration) {
-	dt := (raw - s.raw).Seconds()
+func (k *kalman) predict(dt float64) {
 	if dt <= 0 {
 		return
 	}
-	s.raw = raw
-	s.theta += s.phi * dt
-	p00, p01, p11 := s.p[0][0], s.p[0][1], s.p[1][1]
-	q := s.q
-	s.p[0][0] = p00 + 2*dt*p01 + dt*dt*p11 + q*dt*dt*dt/3
-	s.p[0][1] = p01 + dt*p11 + q*dt*dt/2
-	s.p[1][0] = s.p[0][1]
-	s.p[1][1] = p11 + q*dt
+	k.theta += k.phi * dt
+	p00, p01, p11 := k.p[0][0], k.p[0][1], k.p[1][1]
+	k.p[0][0] = p00 + 2*dt*p01 + dt*dt*p11 + k.q*dt*dt*dt/3
+	k.p[0][1] = p01 + dt*p11 + k.q*dt*dt/2
+	k.p[1][0] = k.p[0][1]
+	k.p[1][1] = p11 + k.q*dt
 }
 
-// Phase is the estimated true − RAW at RAW time raw.
+// update takes z known to be within about ±h of the phase, and returns
+// the log of how likely the filter found it. The bound's edges are soft
+// (edgeSigma): the path's minimum delay is itself only estimated.
+func (k *kalman) update(z, h float64, n int) float64 {
+	mu, v := k.theta, k.p[0][0]
+	sd := math.Sqrt(v)
+	if n < 3 || math.Abs(z-mu) > h+6*sd+6*edgeSigma {
+		// Early, or the bound and the prior disagree (the path changed, the
+		// prior was wrong): take the measurement as Gaussian.
+		r := h*h/3 + edgeSigma*edgeSigma
+		innov := z - mu
+		sv := v + r
+		if n >= 3 && math.Abs(innov) > 20*math.Sqrt(sv) && math.Abs(innov) > 1e-3 {
+			// Far beyond any noise: the servers' time moved (a new source,
+			// a step upstream). Start the phase over; keep the frequency.
+			k.theta = z
+			k.p[0][0] = r
+			k.p[0][1], k.p[1][0] = 0, 0
+			return jumpLike // says nothing about which model is right
+		}
+		k0, k1 := v/sv, k.p[1][0]/sv
+		k.theta += k0 * innov
+		k.phi += k1 * innov
+		p00, p01, p11 := k.p[0][0], k.p[0][1], k.p[1][1]
+		k.p[0][0] = (1 - k0) * p00
+		k.p[0][1] = (1 - k0) * p01
+		k.p[1][0] = k.p[0][1]
+		k.p[1][1] = p11 - k1*p01
+		return max(-0.5*(innov*innov/sv)-0.5*math.Log(2*math.Pi*sv), minLike)
+	}
+	// The posterior of the phase: prior × soft box, by quadrature over
+	// where both have mass.
+	lo := math.Max(mu-7*sd, z-h-5*edgeSigma)
+	hi := math.Min(mu+7*sd, z+h+5*edgeSigma)
+	const steps = 96
+	dx := (hi - lo) / steps
+	var w0, w1, w2 float64
+	for i := 0; i <= steps; i++ {
+		x := lo + float64(i)*dx
+		l := normCDF((z+h-x)/edgeSigma) - normCDF((z-h-x)/edgeSigma)
+		wt := math.Exp(-sq(x-mu)/(2*v)) * l
+		if i == 0 || i == steps {
+			wt /= 2
+		}
+		w0 += wt
+		w1 += wt * x
+		w2 += wt * x * x
+	}
+	if w0 <= 0 || dx <= 0 {
+		return -1e6
+	}
+	m := w1 / w0
+	vt := max(w2/w0-m*m, dx*dx/12, 1e-20)
+	// Predictive density of z: prior · box / (2h), integrated.
+	like := max(math.Log(w0*dx/(math.Sqrt(2*math.Pi*v)*2*h)), minLike)
+	// The frequency follows the phase through their covariance.
+	g := k.p[1][0] / v
+	k.theta = m
+	k.phi += g * (m - mu)
+	pff := k.p[1][1] - k.p[1][0]*k.p[1][0]/v + g*g*vt
+	k.p[0][0] = vt
+	k.p[0][1] = g * vt
+	k.p[1][0] = k.p[0][1]
+	k.p[1][1] = max(pff, 1e-30)
+	return like
+}
+
+func normPDF(x float64) float64 { return math.Exp(-x*x/2) / math.Sqrt(2*math.Pi) }
+func normCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+
+// weights are the models' posterior probabilities.
+func (s *Servo) weights() []float64 {
+	w := make([]float64, len(s.score))
+	sum := 0.0
+	for i, sc := range s.score {
+		w[i] = math.Exp(sc - s.score[s.best])
+		sum += w[i]
+	}
+	for i := range w {
+		w[i] /= sum
+	}
+	return w
+}
+
+// Phase is the estimated true − RAW at RAW time raw: the models' average,
+// weighted by how well each has been predicting.
 func (s *Servo) Phase(raw time.Duration) time.Duration {
 	dt := (raw - s.raw).Seconds()
-	return s.anchor + time.Duration(math.Round((s.theta+s.phi*dt)*1e9))
+	ph := 0.0
+	for i, w := range s.weights() {
+		ph += w * (s.bank[i].theta + s.bank[i].phi*dt)
+	}
+	return s.anchor + time.Duration(math.Round(ph*1e9))
 }
 
 // FreqPPM is the estimated rate of true time against RAW, in ppm: the
 // frequency the kernel must run CLOCK_REALTIME at to keep pace.
-func (s *Servo) FreqPPM() float64 { return s.phi * 1e6 }
+func (s *Servo) FreqPPM() float64 {
+	f := 0.0
+	for i, w := range s.weights() {
+		f += w * s.bank[i].phi
+	}
+	return f * 1e6
+}
 
 // PhaseSigma is the standard deviation of Phase(raw), extrapolated.
 func (s *Servo) PhaseSigma(raw time.Duration) time.Duration {
+	k := &s.bank[s.best]
 	dt := max((raw - s.raw).Seconds(), 0)
-	v := s.p[0][0] + 2*dt*s.p[0][1] + dt*dt*s.p[1][1] + s.q*dt*dt*dt/3
+	v := k.p[0][0] + 2*dt*k.p[0][1] + dt*dt*k.p[1][1] + k.q*dt*dt*dt/3
 	return time.Duration(math.Sqrt(max(v, 0)) * 1e9)
 }
 
 // FreqSigmaPPM is the standard deviation of FreqPPM.
-func (s *Servo) FreqSigmaPPM() float64 { return math.Sqrt(max(s.p[1][1], 0)) * 1e6 }
+func (s *Servo) FreqSigmaPPM() float64 { return math.Sqrt(max(s.bank[s.best].p[1][1], 0)) * 1e6 }
 
-// WanderPerRootSecond is the oscillator wander the servo currently assumes.
-func (s *Servo) WanderPerRootSecond() float64 { return math.Sqrt(s.q) }
+// WanderPerRootSecond is the oscillator wander of the filter reported.
+func (s *Servo) WanderPerRootSecond() float64 { return math.Sqrt(s.bank[s.best].q) }
