@@ -106,11 +106,16 @@ type SourceReport struct {
 	Delay      time.Duration
 	Dispersion time.Duration
 	Jitter     time.Duration
-	Leap       Leap
-	KissCode   string // last kiss-of-death code, if any
-	Reach      uint8  // reachability register: one bit per poll, newest lowest
-	Poll       time.Duration
-	Selected   bool
+	// RootDistance is λ: the bound on this source's error (root delay/2
+	// + root dispersion + delay/2 + dispersion + jitter).
+	RootDistance time.Duration
+	// Samples is how many samples the clock filter holds.
+	Samples  int
+	Leap     Leap
+	KissCode string // last kiss-of-death code, if any
+	Reach    uint8  // reachability register: one bit per poll, newest lowest
+	Poll     time.Duration
+	Selected bool
 	// Reason says why the source was not selected ("falseticker",
 	// "unreachable", "kiss-of-death DENY", "unsynchronized (LI=3)", ...).
 	Reason string
