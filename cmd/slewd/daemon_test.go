@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"slewd/adjtime"
+	"slewd/clock"
+	"slewd/clock/simclock"
+	"slewd/ntpclient"
+)
+
+// fakeClient stands in for ntpclient.Client: every poll it measures the
+// simulated clock against true time the way one NTP exchange would, with
+// a one-way delay plus exponential jitter in each direction, and reports
+// the sample as an estimate with a delay-based noise.
+type fakeClient struct {
+	w        *simclock.World
+	p        *simclock.Process
+	poll     time.Duration
+	delay    time.Duration
+	jitter   time.Duration
+	rng      *rand.Rand
+	next     time.Duration
+	minDelay time.Duration
+}
+
+type fakeTick struct{}
+
+func (f *fakeClient) Start() { f.next = f.p.Raw() }
+
+func (f *fakeClient) Tick() time.Duration {
+	now := f.p.Raw()
+	if now >= f.next {
+		f.next = now + f.poll
+		f.p.Post(fakeTick{})
+	}
+	return f.next - now
+}
+
+func (f *fakeClient) Handle(ev any) (*ntpclient.Estimate, bool) {
+	if _, ok := ev.(fakeTick); !ok {
+		return nil, false
+	}
+	d1 := f.delay + time.Duration(f.rng.ExpFloat64()*float64(f.jitter))
+	d2 := f.delay + time.Duration(f.rng.ExpFloat64()*float64(f.jitter))
+	rd := clock.Read(f.p, 1)
+	trueOffset := -f.w.ClockError()
+	// ((t2−t1)+(t3−t4))/2 with t2=t3 at the server: true offset + (d1−d2)/2.
+	offset := trueOffset + (d1-d2)/2
+	delay := d1 + d2
+	if f.minDelay == 0 || delay < f.minDelay {
+		f.minDelay = delay
+	}
+	sigma := max(time.Duration(float64(delay-f.minDelay)/math.Sqrt(12)), 2*time.Microsecond)
+	return &ntpclient.Estimate{Raw: rd.Raw, Offset: offset, RealMinusRaw: rd.RealMinusRaw(),
+		Error: (delay - f.minDelay) / 2, Jitter: sigma, Sources: 1}, true
+}
+
+func (f *fakeClient) Reports() []ntpclient.SourceReport { return nil }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestDaemonSteadyStateWithIdealSamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates days")
+	}
+	for seed := uint64(1); seed <= 10; seed++ {
+		w := simclock.New(simclock.Config{Seed: seed, Kernel: simclock.KernelConfig{
+			ClockError: 3 * time.Millisecond, Oscillator: simclock.Oscillator{DriftPPM: 20, Wander: 1e-9}}})
+		m := newSimMetrics(1e-3)
+		w.Observe(m)
+		w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
+			fc := &fakeClient{w: w, p: p, poll: 64 * time.Second, delay: 200 * time.Microsecond,
+				jitter: 20 * time.Microsecond, rng: w.Rand("fake")}
+			d := newDaemon(daemonConfig{}, daemonEnv{Clock: p, Loop: p, Client: fc,
+				State: &adjtime.MemStore{}, Run: &adjtime.MemStore{}, BootID: func() string { return "1" }, Log: discard()})
+			return d.run(ctx)
+		})
+		w.Run(24 * time.Hour)
+		rms, mx, _ := m.since(3600)
+		t.Logf("seed %d: RMS %.2f µs, max %.2f µs after 1 h", seed, rms*1e6, mx*1e6)
+	}
+}

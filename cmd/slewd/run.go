@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"slewd/adjtime"
+	"slewd/clock"
+	"slewd/ntpclient"
+)
+
+// Where slewd keeps its state by default.
+const (
+	defaultStateDir = "/var/lib/slewd"
+	defaultRunDir   = "/run/slewd"
+	// timesyncSyncedFile is what systemd-time-wait-sync watches: a
+	// slew-only client never "sets" the clock, so it must touch this.
+	timesyncSyncedFile = "/run/systemd/timesync/synchronized"
+)
+
+func init() {
+	register(10, &cli.Command{
+		Name:      "run",
+		Usage:     "run the daemon: poll NTP servers and correct the clock by slewing only",
+		ArgsUsage: "[SERVER...]",
+		Description: "Polls the servers, rejects falsetickers, and slews CLOCK_REALTIME (never\n" +
+			"steps it) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
+			"under 9 minutes. It pumps the kernel PLL second by second, so if it is\n" +
+			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME.\n" +
+			"An offset beyond --max-offset is not slewed: use `slewd boot` to step once.",
+		Flags: append(clientFlags(),
+			&cli.DurationFlag{Name: "max-offset", Value: 1000 * time.Second, EnvVars: []string{"SLEWD_MAX_OFFSET"},
+				Usage: "do not slew an offset larger than this (it would take hours); log what to do instead"},
+			&cli.Float64Flag{Name: "max-slew-rate", Value: adjtime.KernelMaxRatePPM, EnvVars: []string{"SLEWD_MAX_SLEW_RATE"},
+				Usage: "fastest slew in ppm (default: the kernel's limit, 100500); down to 500 for programs that dislike fast timers"},
+			&cli.StringFlag{Name: "slew-method", Value: "pll", EnvVars: []string{"SLEWD_SLEW_METHOD"},
+				Usage: "pll (pump the kernel PLL: crash-safe) or tick (bias the tick with a journal, as chrony does)"},
+			&cli.DurationFlag{Name: "sync-threshold", Value: 10 * time.Millisecond, EnvVars: []string{"SLEWD_SYNC_THRESHOLD"},
+				Usage: "tell the kernel and systemd the clock is synchronized only when the correction left plus the error bound is below this"},
+			&cli.StringFlag{Name: "state-dir", Value: defaultStateDir, EnvVars: []string{"SLEWD_STATE_DIR"},
+				Usage: "where the drift file and the slew journal live"},
+			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"},
+				Usage: "where the status file for `slewd wait` lives"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+		),
+		Action: runAction,
+	})
+}
+
+func runAction(c *cli.Context) error {
+	cfg, err := clientConfig(c)
+	if err != nil {
+		return err
+	}
+	method, err := adjtime.ParseMethod(c.String("slew-method"))
+	if err != nil {
+		return cli.Exit("--slew-method: "+err.Error(), 2)
+	}
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	var sys clock.System
+	loop := clock.NewSystemLoop(256)
+	client, err := ntpclient.NewClient(cfg, ntpclient.Env{Clock: sys, Loop: loop, Logger: log})
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	d := newDaemon(daemonConfig{
+		MaxOffset: c.Duration("max-offset"), MaxSlewPPM: c.Float64("max-slew-rate"), Method: method,
+		SyncThreshold: c.Duration("sync-threshold"), DryRun: c.Bool("dry-run"),
+	}, daemonEnv{
+		Clock: sys, Loop: loop, Client: client,
+		State:      adjtime.DirStore{Dir: c.String("state-dir")},
+		Run:        adjtime.DirStore{Dir: c.String("run-dir")},
+		BootID:     bootID,
+		MarkSynced: markTimesyncSynced,
+		Notify: func(state string) {
+			if err := sdNotify(state); err != nil {
+				log.Debug("sd_notify failed", "err", err)
+			}
+		},
+		Watchdog: watchdogInterval(),
+		Log:      log,
+	})
+	if err := d.run(c.Context); err != nil {
+		if clock.ErrPermission(err) {
+			return cli.Exit(err.Error(), 77) // EX_NOPERM
+		}
+		return cli.Exit(err.Error(), 1)
+	}
+	return nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level), 2)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// bootID identifies this boot (/proc/sys/kernel/random/boot_id), so a
+// journal from before a reboot is not applied to a fresh kernel.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func markTimesyncSynced() error {
+	if err := os.MkdirAll(filepath.Dir(timesyncSyncedFile), 0o755); err != nil {
+		return err
+	}
+	now := time.Now()
+	f, err := os.OpenFile(timesyncSyncedFile, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Chtimes(timesyncSyncedFile, now, now)
+}
