@@ -258,12 +258,16 @@ func (s *Slewer) Remaining() time.Duration {
 // Synced reports whether the kernel was last told the clock is synchronized.
 func (s *Slewer) Synced() bool { return s.synced }
 
-// Control runs one control step: measure, decide, arm. It returns how
-// long to wait (on CLOCK_MONOTONIC, i.e. a Go timer or Loop.Wait) before
-// the next step, or a long time when nothing is in progress.
+// Idle is what Control returns when no step is due until a new target.
+const Idle = time.Duration(math.MaxInt64)
+
+// Control runs one control step: measure, decide, arm. It returns the
+// CLOCK_MONOTONIC_RAW time of the next step, or Idle. Callers wait for it
+// on timers that run on CLOCK_MONOTONIC, which slewing makes up to 10 %
+// fast or slow: wake early and check RAW again.
 func (s *Slewer) Control() (time.Duration, error) {
 	if !s.hasTarget {
-		return time.Hour, nil
+		return Idle, nil
 	}
 	if s.tick != nil {
 		return s.tick.control(s)
@@ -295,7 +299,7 @@ func (s *Slewer) pump() (time.Duration, error) {
 	// Arm mid-second, well away from the boundary where the kernel takes
 	// its chunk, so that what is running now is known.
 	if frac < 0.2 || frac > 0.8 {
-		return untilPhase(frac, 0.5), nil
+		return rd.Raw + s.rawUntilPhase(frac, s.chunk), nil
 	}
 	need := -s.lastErr - remainingEffect(s.chunk, s.baseRate, frac)
 	arm := pumpArm(need, s.maxRate(), s.baseRate)
@@ -306,9 +310,15 @@ func (s *Slewer) pump() (time.Duration, error) {
 		return 0, err
 	}
 	if arm == 0 && math.Abs(s.chunk) < 1e-9 {
-		return time.Hour, nil // landed: nothing to do until a new target
+		return Idle, nil // landed: nothing to do until a new target
 	}
-	return untilPhase(frac, 0.5), nil
+	return rd.Raw + s.rawUntilPhase(frac, arm*pllShare), nil
+}
+
+// rawUntilPhase is how much CLOCK_MONOTONIC_RAW passes until REALTIME is
+// next at phase 0.5 of its second, running at the base rate plus chunk.
+func (s *Slewer) rawUntilPhase(frac, chunk float64) time.Duration {
+	return time.Duration(float64(untilPhase(frac, 0.5)) / (1 + s.baseRate + chunk))
 }
 
 // arm writes the PLL offset (ns) together with the sync status, in one call.
@@ -428,12 +438,25 @@ func splitSecond(t time.Time) (int64, float64) {
 	return t.Unix(), float64(t.Nanosecond()) / 1e9
 }
 
-// untilPhase is how long (on a clock that runs with REALTIME, such as
-// CLOCK_MONOTONIC) until REALTIME next reaches phase within its second.
+// untilPhase is how much REALTIME passes until it next reaches phase
+// within its second.
 func untilPhase(frac, phase float64) time.Duration {
 	d := phase - frac
 	if d <= 0.05 {
 		d++
 	}
 	return time.Duration(d * 1e9)
+}
+
+// EarlyWait is how long to wait on CLOCK_MONOTONIC for something due after
+// d of CLOCK_MONOTONIC_RAW: a little less, because slewing can make
+// MONOTONIC run 10 % slow, and then check RAW again. Idle stays idle.
+func EarlyWait(d time.Duration) time.Duration {
+	switch {
+	case d == Idle:
+		return time.Hour
+	case d <= 2*time.Millisecond:
+		return max(d, time.Microsecond)
+	}
+	return d / 8 * 7
 }

@@ -76,12 +76,14 @@ func slewLoop(w *simclock.World, cfg SlewerConfig, ready func(*Slewer)) func(ctx
 			ready(s)
 		}
 		for {
-			d, err := s.Control()
+			next, err := s.Control()
 			if err != nil {
 				return err
 			}
-			if _, err := p.Wait(ctx, d); err != nil {
-				return s.Release()
+			for now := p.Raw(); now < next; now = p.Raw() {
+				if _, err := p.Wait(ctx, EarlyWait(next-now)); err != nil {
+					return s.Release()
+				}
 			}
 		}
 	}

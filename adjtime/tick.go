@@ -120,8 +120,9 @@ func (t *tickBulk) control(s *Slewer) (time.Duration, error) {
 			return t.control(s)
 		}
 		if left*1e9 < float64(tickSpin) {
-			// Near the stop: short waits, re-checking RAW each time.
-			return max(time.Duration(left*1e9*(1+s.baseRate+t.rate)), time.Microsecond), nil
+			// Near the stop: come back at it exactly (the caller's waits
+			// end early and re-check RAW).
+			return t.stopRaw, nil
 		}
 		// Re-plan the stop from what is still needed (new estimates move it).
 		bulkLeft := math.Abs(need) - tickMargin.Seconds()
@@ -132,8 +133,7 @@ func (t *tickBulk) control(s *Slewer) (time.Duration, error) {
 			return t.control(s)
 		}
 		t.stopRaw = rd.Raw + time.Duration(bulkLeft/math.Abs(t.rate)*1e9)
-		wake := bulkLeft/math.Abs(t.rate) - tickSpin.Seconds()/2
-		return time.Duration(max(wake, 0.001) * 1e9 * (1 + s.baseRate + t.rate)), nil
+		return t.stopRaw - tickSpin/2, nil
 	}
 	if math.Abs(need) >= tickThreshold.Seconds() {
 		if err := t.start(s, need, rd.Raw); err != nil {
@@ -154,7 +154,7 @@ func (t *tickBulk) control(s *Slewer) (time.Duration, error) {
 		}
 		t.singleshot = need
 	}
-	return time.Hour, nil
+	return Idle, nil
 }
 
 func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {

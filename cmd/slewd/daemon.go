@@ -169,7 +169,7 @@ func (d *daemon) run(ctx context.Context) error {
 			due = append(due, d.nextDog)
 		}
 		for _, t := range due {
-			wait = min(wait, max(t-now, 0))
+			wait = min(wait, adjtime.EarlyWait(max(t-now, 0)))
 		}
 		ev, err := env.Loop.Wait(ctx, wait)
 		if err != nil {
@@ -230,10 +230,13 @@ func (d *daemon) control() error {
 	if err != nil {
 		return err
 	}
-	now := d.env.Clock.Raw()
-	d.nextControl = now + min(next, time.Hour)
+	slewing := next != adjtime.Idle
+	d.nextControl = next
+	if !slewing {
+		// Nothing in progress: look again in an hour all the same.
+		d.nextControl = d.env.Clock.Raw() + time.Hour
+	}
 	rem := d.slewer.Remaining()
-	slewing := next < time.Hour
 	if slewing && !d.slewing && rem.Abs() > 10*time.Millisecond {
 		d.log.Info("slewing", "correction", rem.Round(time.Microsecond),
 			"rate_ppm", d.cfg.MaxSlewPPM, "eta", slewTime(rem, d.cfg.MaxSlewPPM).Round(time.Second))

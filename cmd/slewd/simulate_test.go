@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"slewd/adjtime"
+)
+
+func baseSim() simConfig {
+	return simConfig{ClockError: 54 * time.Second, Servers: 1, Delay: 200 * time.Microsecond,
+		Jitter: 20 * time.Microsecond, Duration: 20 * time.Minute, MaxSlewPPM: adjtime.KernelMaxRatePPM,
+		Seed: 1, RestartAfter: 3 * time.Second}
+}
+
+func TestSimulateConvergesAtTheKernelLimit(t *testing.T) {
+	for _, tc := range []struct {
+		clockError time.Duration
+		limit      float64 // s, from the issue
+	}{
+		{54 * time.Second, 545},
+		{-54 * time.Second, 545},
+		{13 * time.Second, 135},
+	} {
+		for _, method := range []adjtime.Method{adjtime.MethodPLL, adjtime.MethodTick} {
+			cfg := baseSim()
+			cfg.ClockError, cfg.Method = tc.clockError, method
+			r, err := simulate(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ConvergedAfterS == nil {
+				t.Fatalf("%v %v: never converged", method, tc.clockError)
+			}
+			t.Logf("%v %+v: converged after %.1f s, max rate %.0f ppm", method, tc.clockError, *r.ConvergedAfterS, r.MaxRatePPM)
+			if *r.ConvergedAfterS > tc.limit {
+				t.Errorf("%v %v: converged after %.1f s > %v s", method, tc.clockError, *r.ConvergedAfterS, tc.limit)
+			}
+			if r.BackwardSteps != 0 {
+				t.Errorf("%v %v: %d backward steps", method, tc.clockError, r.BackwardSteps)
+			}
+			if r.MaxRatePPM > adjtime.KernelMaxRatePPM*1.001 {
+				t.Errorf("rate %.0f ppm beyond the kernel's tick+frequency", r.MaxRatePPM)
+			}
+		}
+	}
+}
+
+// The done-when of the crash-safety requirement: kill -9 at 100 random
+// moments of a 54 s slew, restart 3 s later with the kernel state kept:
+// every run converges, never goes back, and leaves no rate bias.
+func TestSimulateKilledMidSlew(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 100; i++ {
+		cfg := baseSim()
+		cfg.Seed = uint64(i + 1)
+		k := time.Duration(1+rng.Float64()*536) * time.Second
+		k += time.Duration(rng.Int64N(int64(time.Second)))
+		cfg.KillAt = []time.Duration{k}
+		r, err := simulate(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ConvergedAfterS == nil || r.BackwardSteps != 0 {
+			t.Errorf("kill at %v: converged %v, %d backward steps", k, r.ConvergedAfterS, r.BackwardSteps)
+			continue
+		}
+		// No rate bias: the kernel back at nominal tick and a drift
+		// compensation near the true 0 ppm, and over the last five
+		// minutes the clock kept true time's pace. (A slew left running
+		// would be thousands of ppm; the servo's own frequency noise 20
+		// minutes after a start is a few hundredths.)
+		if rate := meanRatePPM(r.metrics, 300); r.FinalTick != 10000 || math.Abs(r.FinalFrequencyPPM) > 0.5 || math.Abs(rate) > 0.5 {
+			t.Errorf("kill at %v: rate bias left: tick %d, frequency %+.3f ppm, rate over the last 5 min %+.3f ppm", k, r.FinalTick, r.FinalFrequencyPPM, rate)
+		}
+		if *r.ConvergedAfterS > 545+3+3 {
+			t.Errorf("kill at %v: converged after %.1f s", k, *r.ConvergedAfterS)
+		}
+	}
+}
+
+// Killed and never restarted: the PLL pump leaves nothing running.
+func TestSimulateKilledNoRestart(t *testing.T) {
+	cfg := baseSim()
+	cfg.KillAt = []time.Duration{300 * time.Second}
+	cfg.RestartAfter = 0
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 s after the kill the rate is the drift compensation alone again
+	// (the oscillator is perfect here, so that is about 0).
+	b := r.metrics.bins[400]
+	if math.Abs(b.rate-r.FinalFrequencyPPM) > 0.01 || math.Abs(b.rate) > 0.1 {
+		t.Errorf("rate %+.3f ppm 100 s after the kill (drift compensation %+.3f ppm)", b.rate, r.FinalFrequencyPPM)
+	}
+	if r.BackwardSteps != 0 {
+		t.Errorf("%d backward steps", r.BackwardSteps)
+	}
+}
+
+func TestSimulateWithFalsetickerAndLoss(t *testing.T) {
+	cfg := baseSim()
+	cfg.ClockError = 2 * time.Second
+	cfg.Servers, cfg.Falsetickers, cfg.Loss = 4, 1, 0.3
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ConvergedAfterS == nil || math.Abs(r.FinalErrorS) > 1e-3 {
+		t.Errorf("converged %v, final error %v s", r.ConvergedAfterS, r.FinalErrorS)
+	}
+}
+
+func TestSimulateCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	if err := app.Run([]string{"slewd", "simulate", "--clock-error=+13s", "--duration=5m", "--json"}); err != nil {
+		t.Fatalf("%v: %s", err, errOut.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out.String())
+	}
+	for _, k := range []string{"converged_after_s", "backward_steps", "max_backward_s", "rms_error_after_convergence_s",
+		"max_abs_error_after_convergence_s", "final_error_s", "max_rate_ppm", "rms_error_after_1h_s", "max_abs_error_after_1h_s"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("--json lacks %q", k)
+		}
+	}
+	if got["rms_error_after_1h_s"] != nil {
+		t.Errorf("a 5 min run has no figures after 1 h, got %v", got["rms_error_after_1h_s"])
+	}
+	if c, ok := got["converged_after_s"].(float64); !ok || c > 135 {
+		t.Errorf("converged_after_s %v", got["converged_after_s"])
+	}
+
+	out.Reset()
+	app = newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	if err := app.Run([]string{"slewd", "simulate", "--clock-error=54"}); err == nil || !strings.Contains(err.Error(), "+54s") {
+		t.Errorf("a bad --clock-error should say how to write it, got %v", err)
+	}
+}
+
+func TestSimulateIsDeterministic(t *testing.T) {
+	cfg := baseSim()
+	cfg.Servers, cfg.Loss, cfg.Wander, cfg.DriftPPM = 3, 0.1, 1e-8, 15
+	a, _ := simulate(context.Background(), cfg)
+	b, _ := simulate(context.Background(), cfg)
+	if a.FinalErrorS != b.FinalErrorS || *a.ConvergedAfterS != *b.ConvergedAfterS {
+		t.Errorf("same seed, different runs: %v/%v vs %v/%v", a.FinalErrorS, *a.ConvergedAfterS, b.FinalErrorS, *b.ConvergedAfterS)
+	}
+}
+
+// meanRatePPM is the clock's average rate against true time over the
+// last window seconds of a run, in ppm.
+func meanRatePPM(m *simMetrics, window int) float64 {
+	n := len(m.bins)
+	return (m.bins[n-1].err - m.bins[n-1-window].err) / float64(window) * 1e6
+}
