@@ -93,6 +93,7 @@ type simResult struct {
 	FinalFrequencyPPM          float64  `json:"final_frequency_ppm"`
 	RTCWritesWhileOffOver100ms int      `json:"rtc_writes_while_off_over_100ms"`
 	Seed                       uint64   `json:"seed"`
+	Syscalls                   int      `json:"adjtimex_calls"`
 
 	metrics *simMetrics
 }
@@ -223,7 +224,9 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 	}
 	var spawn func()
 	var current *simclock.Process
+	var procs []*simclock.Process
 	spawn = func() {
+		defer func() { procs = append(procs, current) }()
 		current = w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
 			log := slog.New(virtualTimeHandler{slog.NewTextHandler(logOut, &slog.HandlerOptions{
 				Level: slog.LevelInfo, ReplaceAttr: dropTime}), w})
@@ -258,6 +261,9 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 	res := &simResult{metrics: m, Seed: cfg.Seed, Kills: len(cfg.KillAt), DurationS: cfg.Duration.Seconds(),
 		InitialErrorS: cfg.ClockError.Seconds(), FinalErrorS: w.ClockErrorSeconds(), MaxRatePPM: m.maxRatePPM}
 	res.BackwardSteps, res.MaxBackwardS = rec.Backward()
+	for _, p := range procs {
+		res.Syscalls += p.Syscalls()
+	}
 	if t := m.convergedAfter(); t >= 0 {
 		res.ConvergedAfterS = ptr(t)
 		if rms, mx, ok := m.since(t); ok {
