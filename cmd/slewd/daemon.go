@@ -81,7 +81,14 @@ type daemon struct {
 	panicked    bool
 	markedSync  bool
 	ready       bool
+	// startFreqPPM is the drift compensation slewd started with; it is put
+	// back at exit if slewd has not learnt a better one.
+	startFreqPPM float64
 }
+
+// freqTrusted: below this uncertainty the servo's frequency is worth
+// keeping across a restart (drift file, kernel at exit).
+const freqTrusted = 0.5 // ppm
 
 func newDaemon(cfg daemonConfig, env daemonEnv) *daemon {
 	if cfg.DriftInterval == 0 {
@@ -115,6 +122,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("ignoring the drift file", "err", err)
 	}
 	basePPM := drift.FreqPPM
+	d.startFreqPPM = basePPM
 	if !known {
 		// No drift file: adopt what the kernel holds if it looks like a
 		// drift compensation (frequency only), as ntpd-rs does.
@@ -284,7 +292,7 @@ func (d *daemon) writeStatus(rem time.Duration, synced, slewing bool) {
 }
 
 func (d *daemon) saveDrift() {
-	if d.servo == nil || !d.servo.Ready() || d.cfg.DryRun {
+	if d.servo == nil || !d.servo.Ready() || d.cfg.DryRun || d.servo.FreqSigmaPPM() > freqTrusted {
 		return
 	}
 	dr := adjtime.Drift{FreqPPM: d.servo.FreqPPM(), SigmaPPM: d.servo.FreqSigmaPPM()}
@@ -298,6 +306,13 @@ func (d *daemon) saveDrift() {
 func (d *daemon) shutdown(cause error) error {
 	d.env.Notify("STOPPING=1")
 	d.saveDrift()
+	if d.servo.FreqSigmaPPM() > freqTrusted {
+		// A frequency learnt from a few samples is worse than none: leave
+		// the kernel the compensation it had when slewd started.
+		if err := d.slewer.SetBaseFrequency(d.startFreqPPM); err != nil {
+			d.log.Warn("could not restore the frequency", "err", err)
+		}
+	}
 	if err := d.slewer.Release(); err != nil {
 		return fmt.Errorf("handing the clock back: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +87,70 @@ func TestDaemonSteadyStateWithIdealSamples(t *testing.T) {
 		w.Run(24 * time.Hour)
 		rms, mx, _ := m.since(3600)
 		t.Logf("seed %d: RMS %.2f µs, max %.2f µs after 1 h", seed, rms*1e6, mx*1e6)
+	}
+}
+
+func TestRunRefusesWithoutCapSysTime(t *testing.T) {
+	w := simclock.New(simclock.Config{})
+	p := w.Spawn("slewd", false, func(ctx context.Context, p *simclock.Process) error {
+		fc := &fakeClient{w: w, p: p, poll: 64 * time.Second, rng: w.Rand("f")}
+		d := newDaemon(daemonConfig{}, daemonEnv{Clock: p, Loop: p, Client: fc, State: &adjtime.MemStore{}, Log: discard()})
+		return d.run(ctx)
+	})
+	w.Run(time.Minute)
+	done, err := p.Exited()
+	if !done || err == nil || !strings.Contains(err.Error(), "CAP_SYS_TIME") {
+		t.Errorf("exited %v with %v; want a refusal naming CAP_SYS_TIME", done, err)
+	}
+}
+
+func TestNotifySystemd(t *testing.T) {
+	dir := t.TempDir()
+	sock := dir + "/notify"
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	w := simclock.New(simclock.Config{Kernel: simclock.KernelConfig{ClockError: 20 * time.Millisecond}})
+	w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
+		fc := &fakeClient{w: w, p: p, poll: 64 * time.Second, delay: 100 * time.Microsecond, rng: w.Rand("f")}
+		d := newDaemon(daemonConfig{}, daemonEnv{Clock: p, Loop: p, Client: fc, State: &adjtime.MemStore{},
+			Notify: func(s string) { sdNotify(s) }, Watchdog: 10 * time.Second, Log: discard()})
+		return d.run(ctx)
+	})
+	w.Run(time.Minute)
+	got := map[string]bool{}
+	buf := make([]byte, 512)
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			break
+		}
+		msg := string(buf[:n])
+		k, _, _ := strings.Cut(msg, "=")
+		got[k] = true
+		if k == "STATUS" && !strings.Contains(msg, "left to slew") {
+			t.Errorf("status %q", msg)
+		}
+	}
+	for _, k := range []string{"READY", "STATUS", "WATCHDOG"} {
+		if !got[k] {
+			t.Errorf("no %s= notification; got %v", k, got)
+		}
+	}
+}
+
+func TestWatchdogInterval(t *testing.T) {
+	t.Setenv("WATCHDOG_USEC", "30000000")
+	t.Setenv("WATCHDOG_PID", "")
+	if d := watchdogInterval(); d != 15*time.Second {
+		t.Errorf("WatchdogSec=30 gives %v, want 15s", d)
+	}
+	t.Setenv("WATCHDOG_PID", "1")
+	if d := watchdogInterval(); d != 0 {
+		t.Errorf("watchdog meant for another pid: %v", d)
 	}
 }

@@ -71,7 +71,10 @@ type simConfig struct {
 	Seed         uint64
 	KillAt       []time.Duration
 	RestartAfter time.Duration
-	Log          io.Writer // daemon log, nil for none
+	MaxOffset    time.Duration // 0: the daemon's default (1000 s)
+	DryRun       bool
+	TerminateAt  time.Duration // SIGTERM the daemon then (0: never)
+	Log          io.Writer     // daemon log, nil for none
 }
 
 // simResult is what `slewd simulate --json` prints. Errors are local clock
@@ -237,7 +240,7 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 			if err != nil {
 				return err
 			}
-			d := newDaemon(daemonConfig{MaxSlewPPM: cfg.MaxSlewPPM, Method: cfg.Method}, daemonEnv{
+			d := newDaemon(daemonConfig{MaxSlewPPM: cfg.MaxSlewPPM, Method: cfg.Method, MaxOffset: cfg.MaxOffset, DryRun: cfg.DryRun}, daemonEnv{
 				Clock: p, Loop: p, Client: client, State: state, Run: run,
 				BootID: func() string { return strconv.Itoa(w.BootID()) }, Log: log,
 			})
@@ -252,6 +255,9 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 				w.After(cfg.RestartAfter, spawn)
 			}
 		})
+	}
+	if cfg.TerminateAt > 0 {
+		w.At(cfg.TerminateAt, func() { current.Terminate() })
 	}
 	w.Run(cfg.Duration)
 	if done, err := current.Exited(); done && err != nil {

@@ -166,3 +166,66 @@ func meanRatePPM(m *simMetrics, window int) float64 {
 	n := len(m.bins)
 	return (m.bins[n-1].err - m.bins[n-1-window].err) / float64(window) * 1e6
 }
+
+func TestPanicGuardDoesNotSlew(t *testing.T) {
+	var log bytes.Buffer
+	cfg := baseSim()
+	cfg.ClockError, cfg.Duration, cfg.Log = 1200*time.Second, 10*time.Minute, &log
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.FinalErrorS-1200) > 0.01 {
+		t.Errorf("clock moved from 1200 s to %v s past the panic guard", r.FinalErrorS)
+	}
+	if !strings.Contains(log.String(), "slewd boot") || !strings.Contains(log.String(), "max-offset") {
+		t.Errorf("the log does not say what to do:\n%s", log.String())
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	cfg := baseSim()
+	cfg.ClockError, cfg.DryRun, cfg.Duration = 3*time.Second, true, 5*time.Minute
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.FinalErrorS != 3 || r.MaxRatePPM != 0 {
+		t.Errorf("dry run moved the clock: final error %v s, max rate %v ppm", r.FinalErrorS, r.MaxRatePPM)
+	}
+}
+
+func TestRTCNeverWrittenWhileOff(t *testing.T) {
+	cfg := baseSim()
+	cfg.Duration = 2 * time.Hour
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RTCWritesWhileOffOver100ms != 0 {
+		t.Errorf("%d RTC writes while the clock was off by more than 100 ms", r.RTCWritesWhileOffOver100ms)
+	}
+}
+
+// SIGTERM mid-slew: the daemon leaves the kernel clean (nominal tick, the
+// drift compensation only) and the rest of the correction to the kernel,
+// which finishes it alone.
+func TestSIGTERMHandsOff(t *testing.T) {
+	var log bytes.Buffer
+	cfg := baseSim()
+	cfg.ClockError, cfg.TerminateAt, cfg.Duration, cfg.Log = 2*time.Second, 10*time.Second, 2*time.Hour, &log
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "handed the remaining correction to the kernel") {
+		t.Errorf("no hand-off logged:\n%s", log.String())
+	}
+	if r.FinalTick != 10000 || math.Abs(r.FinalFrequencyPPM) > 1 {
+		t.Errorf("kernel left at tick %d, freq %v ppm", r.FinalTick, r.FinalFrequencyPPM)
+	}
+	// About 1 s left at SIGTERM goes at 500 ppm: done well within 2 h.
+	if math.Abs(r.FinalErrorS) > 2e-3 || r.BackwardSteps != 0 {
+		t.Errorf("after the hand-off: final error %v s, %d backward steps", r.FinalErrorS, r.BackwardSteps)
+	}
+}
