@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"slewd/clock"
+	"slewd/clock/simclock"
+)
+
+func TestDecodeStatus(t *testing.T) {
+	boot := clock.Timex{Tick: 10000, Status: clock.StaUnsync, MaxError: 16000000, EstError: 16000000, Constant: 2, Tolerance: 500 << 16}
+	for _, tc := range []struct {
+		name     string
+		tx       clock.Timex
+		state    clock.State
+		ss       int64
+		sync     bool
+		reasons  int
+		ratePPM  float64
+		pllS     float64
+		pllLeftS float64
+		verdict  []string // substrings
+	}{
+		{name: "boot defaults", tx: boot, state: clock.TimeError, reasons: 2,
+			verdict: []string{"unsynchronized", "tick and frequency are nominal"}},
+		{name: "synchronized, frequency corrected", state: clock.TimeOK, sync: true, ratePPM: 12.5,
+			tx:      clock.Timex{Tick: 10000, Freq: 12<<16 + 1<<15, MaxError: 3000, Constant: 6},
+			verdict: []string{"considers the clock synchronized", "+12.500 ppm", "oscillator"}},
+		{name: "tick bias left behind", state: clock.TimeError, reasons: 1, ratePPM: -100000,
+			tx:      clock.Timex{Tick: 9000, Status: clock.StaUnsync, MaxError: 5000},
+			verdict: []string{"running 10 % slow (tick 9000 µs) with no end in sight", "has died"}},
+		{name: "tick and freq add", state: clock.TimeOK, sync: true, ratePPM: 82000 - 500,
+			tx:      clock.Timex{Tick: 10820, Freq: -500 << 16, MaxError: 100},
+			verdict: []string{"running 8.15 % fast"}},
+		{name: "singleshot pending", tx: boot, state: clock.TimeError, reasons: 2, ss: -20500,
+			verdict: []string{"adjtime() slew of -20.500 ms is pending", "500 ppm slow", "41 s left"}},
+		{name: "PLL offset in ns, time constant 0", state: clock.TimeOK, sync: true, pllS: 0.3, pllLeftS: 44,
+			tx:      clock.Timex{Tick: 10000, Status: clock.StaPLL | clock.StaNano, Offset: 3e8, MaxError: 0, Constant: 0},
+			verdict: []string{"PLL is slewing out +300.000 ms", "1/4 of the rest", "7.5 % fast now", "44 s until it is within 1 µs"}},
+		{name: "PLL offset in µs", state: clock.TimeOK, sync: true, pllS: -0.002,
+			tx:      clock.Timex{Tick: 10000, Status: clock.StaPLL, Offset: -2000, MaxError: 0, Constant: 6},
+			verdict: []string{"-2.000 ms", "1/256 of the rest"}},
+		{name: "clock error", state: clock.TimeError, reasons: 1,
+			tx:      clock.Timex{Tick: 10000, Status: clock.StaClockErr, MaxError: 10},
+			verdict: []string{"unsynchronized"}},
+		{name: "leap second pending", state: clock.TimeIns, sync: true,
+			tx:      clock.Timex{Tick: 10000, Status: clock.StaIns, MaxError: 10},
+			verdict: []string{"leap second will be inserted"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := decodeStatus(tc.tx, tc.state, tc.ss, "hpet")
+			if s.Synchronized != tc.sync {
+				t.Errorf("synchronized %v, want %v", s.Synchronized, tc.sync)
+			}
+			if len(s.UnsyncReasons) != tc.reasons {
+				t.Errorf("reasons %q, want %d", s.UnsyncReasons, tc.reasons)
+			}
+			if math.Abs(s.RatePPM-tc.ratePPM) > 1e-9 {
+				t.Errorf("rate %v ppm, want %v", s.RatePPM, tc.ratePPM)
+			}
+			if math.Abs(s.PLLOffsetS-tc.pllS) > 1e-12 {
+				t.Errorf("PLL offset %v s, want %v", s.PLLOffsetS, tc.pllS)
+			}
+			if tc.pllLeftS != 0 && math.Abs(s.PLLLeftS-tc.pllLeftS) > 1 {
+				t.Errorf("PLL left %v s, want %v", s.PLLLeftS, tc.pllLeftS)
+			}
+			if s.PendingSingleshotS != float64(tc.ss)/1e6 || s.SingleshotLeftS != math.Abs(float64(tc.ss))/500 {
+				t.Errorf("singleshot %v s, %v s left", s.PendingSingleshotS, s.SingleshotLeftS)
+			}
+			for _, want := range tc.verdict {
+				if !strings.Contains(s.Verdict, want) {
+					t.Errorf("verdict %q lacks %q", s.Verdict, want)
+				}
+			}
+			if s.Synchronized && s.UnsyncInS == nil {
+				t.Error("synchronized but no time until maxerror reaches 16 s")
+			}
+		})
+	}
+}
+
+// The PLL time to 1 µs follows the kernel's decay: check it by iterating
+// the kernel's per-second step.
+func TestPLLLeftMatchesKernelDecay(t *testing.T) {
+	for _, tc := range []struct {
+		offsetNs, constant int64
+	}{{3e8, 0}, {-2e6, 6}, {5e5, 2}, {999, 0}} {
+		s := decodeStatus(clock.Timex{Tick: 10000, Status: clock.StaPLL | clock.StaNano, Offset: tc.offsetNs, Constant: tc.constant}, clock.TimeOK, 0, "")
+		off, n := math.Abs(float64(tc.offsetNs)), 0.0
+		for off > 1000 {
+			off -= off / float64(int64(1)<<(2+tc.constant))
+			n++
+		}
+		if s.PLLLeftS != n {
+			t.Errorf("offset %d ns tc %d: %v s left, kernel decay gives %v", tc.offsetNs, tc.constant, s.PLLLeftS, n)
+		}
+	}
+}
+
+// TestStatusOnSimulatedKernel reads a simulated kernel with a real
+// singleshot pending, as an unprivileged process.
+func TestStatusOnSimulatedKernel(t *testing.T) {
+	w := simclock.New(simclock.Config{})
+	if _, err := w.Adjtimex(&clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: 2000}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Adjtimex(&clock.Timex{Modes: clock.AdjTick, Tick: 9180}); err != nil {
+		t.Fatal(err)
+	}
+	var got kernelStatus
+	var readErr error
+	p := w.Spawn("status", false, func(ctx context.Context, p *simclock.Process) error {
+		if err := clock.Sleep(ctx, p, 1500*time.Millisecond); err != nil {
+			return err
+		}
+		got, readErr = readKernelStatus(p, "hpet")
+		return nil
+	})
+	w.Run(10 * time.Second)
+	if ok, err := p.Exited(); !ok || err != nil {
+		t.Fatalf("process: exited %v, %v", ok, err)
+	}
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	// 1.5 s of MONOTONIC at 0.918 crosses one REALTIME second: one 500 µs chunk gone.
+	if got.PendingSingleshotUs != 1500 || got.SingleshotLeftS != 3 {
+		t.Errorf("pending %d µs, %v s left; want 1500 µs, 3 s", got.PendingSingleshotUs, got.SingleshotLeftS)
+	}
+	if got.TickUs != 9180 || math.Abs(got.RatePPM+82000) > 1e-9 {
+		t.Errorf("tick %d rate %v", got.TickUs, got.RatePPM)
+	}
+	for _, want := range []string{"8.2 % slow", "no end in sight", "+1.500 ms is pending", "3 s left"} {
+		if !strings.Contains(got.Verdict, want) {
+			t.Errorf("verdict %q lacks %q", got.Verdict, want)
+		}
+	}
+}
+
+func TestStatusTextAndJSON(t *testing.T) {
+	s := decodeStatus(clock.Timex{Tick: 10000, Status: clock.StaUnsync, MaxError: 16e6, EstError: 16e6, Constant: 2}, clock.TimeError, 700, "tsc")
+	var text, js bytes.Buffer
+	writeStatusText(&text, s)
+	for _, want := range []string{"synchronized:  no (TIME_ERROR)", "clocksource:   tsc", "+700.000 µs pending (700 µs), 1 s left", "STA_UNSYNC (0x40)"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	if err := writeStatusJSON(&js, s); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(js.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"tick_us", "frequency_ppm", "synchronized", "maxerror_s", "esterror_s", "pending_singleshot_s", "status_flags", "pll_offset_s", "rate_ppm", "tai_offset_s", "clocksource", "state", "verdict"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+}
+
+// TestStatusUnprivileged runs the built binary in a user namespace, where
+// the kernel refuses every clock change (no CAP_SYS_TIME over the real
+// clock): status must work there, reading the host's clock.
+func TestStatusUnprivileged(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	bin := filepath.Join(t.TempDir(), "slewd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(unshare, "--user", "--map-root-user", "true").CombinedOutput(); err != nil {
+		t.Skipf("user namespaces unavailable here: %v: %s", err, out)
+	}
+	// Proof that the namespace has no clock rights: the probe gets EPERM.
+	for _, args := range [][]string{{"status", "--json"}, {"status"}} {
+		cmd := exec.Command(unshare, append([]string{"--user", "--map-root-user", bin}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("slewd %v: %v\n%s", args, err, stderr.String())
+		}
+		if args[len(args)-1] == "--json" {
+			var s kernelStatus
+			if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+				t.Fatalf("slewd status --json: %v\n%s", err, stdout.String())
+			}
+			if s.TickUs < clock.MinTick || s.TickUs > clock.MaxTick || s.Verdict == "" {
+				t.Errorf("implausible status: %+v", s)
+			}
+		} else if !strings.Contains(stdout.String(), "verdict:") {
+			t.Errorf("slewd status printed:\n%s", stdout.String())
+		}
+	}
+}
