@@ -488,6 +488,12 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 		}
 		if res < spike {
 			est = c.estimate()
+			// Only a sample that takes part in the estimate makes a new
+			// one: a falseticker's or a far source's sample adds nothing
+			// but the others' projection to a later time.
+			if est != nil && !c.lastSel[s].selected {
+				est = nil
+			}
 		}
 	case replyKiss:
 		s.kiss = r.kiss
@@ -779,8 +785,8 @@ func rootDistance(out filterOut) time.Duration {
 // usable source.
 func (c *Client) newest() (at, rmr time.Duration, ok bool) {
 	for _, s := range c.sources {
-		if n := len(s.filter.stages); n > 0 && c.unusable(s) == "" {
-			if last := s.filter.stages[n-1]; !ok || last.Raw > at {
+		if s.filter.len() > 0 && c.unusable(s) == "" {
+			if last := s.filter.newest(); !ok || last.Raw > at {
 				at, rmr, ok = last.Raw, last.RealMinusRaw, true
 			}
 		}
@@ -805,7 +811,9 @@ func (c *Client) unusable(s *source) string {
 		return "unreachable: " + s.lastErr
 	case s.reach == 0:
 		return "no reply yet"
-	case len(s.filter.stages) == 0:
+	case s.filter.len() == 0 && s.kiss != "":
+		return fmt.Sprintf("kiss-of-death %s and no sample yet (polling every %v)", s.kiss, c.interval(s))
+	case s.filter.len() == 0:
 		return "no usable sample yet"
 	}
 	return ""
@@ -833,7 +841,7 @@ func (c *Client) reports(at, rmr time.Duration) []SourceReport {
 			Reach:    s.reach,
 			Poll:     c.interval(s),
 		}
-		if len(s.filter.stages) > 0 {
+		if s.filter.len() > 0 {
 			f := s.filter.output(at)
 			r.Offset = f.Phase - rmr
 			r.Delay = f.Delay

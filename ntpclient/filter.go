@@ -8,8 +8,19 @@ import (
 
 // Clock filter constants. RFC 5905 names in parentheses.
 const (
-	filterStages = 8     // samples kept per source (NSTAGE, §10)
-	phi          = 15e-6 // dispersion growth, s/s (PHI, §7.2): wander of the fitted frequency
+	filterStages = 8 // samples the offset is chosen from (NSTAGE, §10)
+	// The frequency is fitted over a longer history: up to fitSamples
+	// samples spanning at most fitSpan, since the oscillator's frequency
+	// changes slowly but an 8-stage fit is too noisy to project the
+	// minimum-delay sample over its age.
+	fitSamples = 32
+	fitSpan    = 4 * time.Hour
+	// phi is how fast a sample's dispersion grows with age, s/s. RFC 5905
+	// uses 15 ppm (PHI, §7.2) because the disciplined clock may be off by
+	// its frequency tolerance; here the frequency is fitted and its
+	// standard error is added separately, so phi covers only how much it
+	// may wander (temperature) since the fit.
+	phi = 1e-6
 	spikeGate    = 3     // popcorn gate in jitters (SGATE, A.5.2)
 	pollGate     = 4     // a sample "fits" for poll adaptation within this many jitters (PGATE, A.5.5.7)
 	// The Phase frame drifts with the oscillator's frequency error, which
@@ -52,7 +63,7 @@ func validSample(s Sample) error {
 // frequency error, so the filter fits that frequency over its stages and
 // projects every stage to a common RAW time before comparing them.
 type filter struct {
-	stages []Sample // oldest first
+	hist   []Sample // oldest first: the fit; the last filterStages are the stages
 	spike  bool     // the previous sample was suppressed as a spike
 	spikes int      // samples suppressed so far
 }
@@ -87,8 +98,8 @@ func (f *filter) add(s Sample) addResult {
 	if validSample(s) != nil {
 		return invalid
 	}
-	n := len(f.stages)
-	if n > 0 && s.Raw <= f.stages[n-1].Raw {
+	n := len(f.hist)
+	if n > 0 && s.Raw <= f.hist[n-1].Raw {
 		return stale
 	}
 	fits := false
@@ -99,7 +110,10 @@ func (f *filter) add(s Sample) addResult {
 		// (two in a row is a change, not a spike).
 		out := f.output(s.Raw)
 		resid := math.Abs(seconds(s.Phase() - out.Phase))
-		jitter := max(seconds(out.Jitter), sigma0(s))
+		// The prediction is only as good as the fitted frequency over
+		// the gap since the newest stage.
+		gap := seconds(s.Raw - f.newest().Raw)
+		jitter := max(seconds(out.Jitter), sigma0(s)) + out.FreqErr*gap
 		excess := seconds(s.Delay-f.minDelay()) / 2
 		if resid > spikeGate*jitter+max(excess, 0) && !f.spike {
 			f.spike = true
@@ -109,10 +123,12 @@ func (f *filter) add(s Sample) addResult {
 		fits = resid <= pollGate*jitter
 	}
 	f.spike = false
-	f.stages = append(f.stages, s)
-	if len(f.stages) > filterStages {
-		f.stages = append(f.stages[:0], f.stages[1:]...)
+	f.hist = append(f.hist, s)
+	drop := 0
+	for len(f.hist)-drop > fitSamples || s.Raw-f.hist[drop].Raw > fitSpan {
+		drop++
 	}
+	f.hist = append(f.hist[:0], f.hist[drop:]...)
 	switch {
 	case n < 4:
 		return added
@@ -122,9 +138,18 @@ func (f *filter) add(s Sample) addResult {
 	return addedOff
 }
 
+// stages are the samples the offset is chosen from.
+func (f *filter) stages() []Sample { return f.hist[max(0, len(f.hist)-filterStages):] }
+
+// len is the number of stages.
+func (f *filter) len() int { return len(f.stages()) }
+
+// newest is the newest sample; the filter must not be empty.
+func (f *filter) newest() Sample { return f.hist[len(f.hist)-1] }
+
 func (f *filter) minDelay() time.Duration {
 	d := time.Duration(math.MaxInt64)
-	for _, s := range f.stages {
+	for _, s := range f.hist {
 		d = min(d, s.Delay)
 	}
 	return d
@@ -144,22 +169,33 @@ func sigma0(s Sample) float64 { return max(minSigma, seconds(s.Precision)) }
 // (half its delay plus its dispersion, which grows with its age) is
 // chosen: RFC 5905's minimum-delay sample, aged.
 func (f *filter) output(at time.Duration) filterOut {
-	n := len(f.stages)
+	n := len(f.hist)
 	if n == 0 {
 		return filterOut{At: at}
 	}
-	newest := f.stages[n-1]
+	newest := f.hist[n-1]
 	dmin := f.minDelay()
 	x := make([]float64, n)  // RAW relative to at, s
 	y := make([]float64, n)  // phase relative to newest, s
 	w := make([]float64, n)  // weights
 	s0 := make([]float64, n) // noise floors
+	// A sample's offset error differs from the minimum-delay sample's by at
+	// most half its excess delay. The minimum-delay sample itself is not
+	// exact either (the true minimum delay is unknown): every sample is
+	// credited with at least the mean half-excess, which for queueing
+	// delays is about the spread of the offsets. chrony weights its
+	// regression the same way, by distance over the residual deviation.
+	excess := make([]float64, n)
+	for i, s := range f.hist {
+		excess[i] = seconds(s.Delay-dmin) / 2
+	}
+	floor := mean(excess)
 	var sw, sx, sy float64
-	for i, s := range f.stages {
+	for i, s := range f.hist {
 		x[i] = seconds(s.Raw - at)
 		y[i] = seconds(s.Offset-newest.Offset) + seconds(s.RealMinusRaw-newest.RealMinusRaw)
 		s0[i] = sigma0(s)
-		sig := seconds(s.Delay-dmin)/2 + s0[i]
+		sig := excess[i] + max(s0[i], floor)
 		w[i] = 1 / (sig * sig)
 		sw += w[i]
 		sx += w[i] * x[i]
@@ -172,18 +208,19 @@ func (f *filter) output(at time.Duration) filterOut {
 		sxy += w[i] * (x[i] - mx) * (y[i] - my)
 	}
 	freq, varF := 0.0, priorFreq*priorFreq
-	if n >= 2 && sxx > 0 && !math.IsInf(sxx, 0) {
+	if n >= 3 && sxx > 0 && !math.IsInf(sxx, 0) {
 		fls := sxy / sxx
-		scale := 1.0 // residuals in units of the a-priori noise
-		if n >= 3 {
-			var ssr float64
-			for i := range x {
-				r := y[i] - my - fls*(x[i]-mx)
-				ssr += w[i] * r * r
-			}
-			scale = max(1, ssr/float64(n-2))
+		var ssr float64
+		for i := range x {
+			r := y[i] - my - fls*(x[i]-mx)
+			ssr += w[i] * r * r
 		}
-		varLS := scale / sxx
+		// Residuals in units of the a-priori noise, and Student's t for
+		// n−2 degrees of freedom: three samples say little about a
+		// slope, as chrony's regression knows (RGR_GetTCoef).
+		scale := max(1, ssr/float64(n-2))
+		t := studentT(n - 2)
+		varLS := scale / sxx * t * t
 		p := priorFreq * priorFreq
 		freq = fls * p / (p + varLS)
 		varF = p * varLS / (p + varLS)
@@ -194,35 +231,36 @@ func (f *filter) output(at time.Duration) filterOut {
 	freq = max(-freqLimit, min(freqLimit, freq))
 	sigF := math.Sqrt(varF)
 
+	first := max(0, n-filterStages)
 	best, bestLambda := n-1, math.Inf(1)
 	proj := make([]float64, n)
-	for i := n - 1; i >= 0; i-- {
+	for i := n - 1; i >= first; i-- {
 		age := -x[i]
 		proj[i] = y[i] + freq*age
-		lambda := seconds(f.stages[i].Delay)/2 + s0[i] + (phi+sigF)*math.Abs(age)
+		lambda := seconds(f.hist[i].Delay)/2 + s0[i] + (phi+sigF)*math.Abs(age)
 		if lambda < bestLambda {
 			best, bestLambda = i, lambda
 		}
 	}
 	var jit float64
-	if n >= 2 {
-		for i := range proj {
+	if k := n - first; k >= 2 {
+		for i := first; i < n; i++ {
 			d := proj[i] - proj[best]
 			jit += d * d
 		}
-		jit = math.Sqrt(jit / float64(n-1))
+		jit = math.Sqrt(jit / float64(k-1))
 	}
 	jit = max(jit, s0[best])
 	return filterOut{
 		At:         at,
 		Phase:      addSat(newest.Phase(), duration(proj[best])),
-		Delay:      f.stages[best].Delay,
+		Delay:      f.hist[best].Delay,
 		Dispersion: duration(s0[best] + (phi+sigF)*math.Abs(x[best])),
 		Jitter:     duration(jit),
 		Freq:       freq,
 		FreqErr:    sigF,
-		Best:       f.stages[best],
-		N:          n,
+		Best:       f.hist[best],
+		N:          n - first,
 	}
 }
 
@@ -251,4 +289,24 @@ func addSat(a, b time.Duration) time.Duration {
 		return math.MinInt64
 	}
 	return c
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(max(len(v), 1))
+}
+
+// studentT is the two-sided 95 % quantile of Student's t distribution
+// with dof degrees of freedom.
+func studentT(dof int) float64 {
+	table := [...]float64{0, 12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23,
+		2.20, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.10, 2.09, 2.09,
+		2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04}
+	if dof < len(table) {
+		return table[max(dof, 1)]
+	}
+	return 1.96
 }

@@ -109,8 +109,10 @@ func ReadKeyFile(path string, id uint32) (Key, error) {
 // redact hides the secret of a malformed key line in error messages.
 func redact(line string) string {
 	f := strings.Fields(line)
-	if len(f) >= 2 {
-		f[len(f)-1] = "…"
+	if len(f) > 2 {
+		f = append(f[:2], "…")
+	} else if len(f) == 2 {
+		f[1] = "…"
 	}
 	return strings.Join(f, " ")
 }

@@ -76,7 +76,7 @@ func (c *Client) settled() bool {
 		case s.resolving:
 			return false
 		case s.done && !s.inflight, s.stopped != "", s.addr == "":
-		case len(s.filter.stages) == 0 && (s.lastErr != "" || s.status != "" || s.kiss != ""):
+		case s.filter.len() == 0 && (s.lastErr != "" || s.status != "" || s.kiss != ""):
 		default:
 			return false
 		}

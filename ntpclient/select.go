@@ -16,6 +16,11 @@ const (
 	// clusterMin is how many survivors the cluster algorithm keeps at
 	// least (NMIN, §11.2.2).
 	clusterMin = 3
+	// combineLimit: a survivor whose root distance is more than this many
+	// times the system peer's is not averaged in (chrony's combinelimit,
+	// which is 3): a source whose last good sample is old, projected over
+	// its age with an uncertain frequency, would only add noise.
+	combineLimit = 2
 )
 
 // Candidate is one source offered to selection: its filtered phase and
@@ -44,7 +49,7 @@ type Selection struct {
 	// Low and High bound the intersection: the points that a majority
 	// of the candidates' correctness intervals contain.
 	Low, High time.Duration
-	Sources   int // survivors combined
+	Sources   int // candidates that agree (truechimers); Selected marks those combined
 	Stratum   uint8
 	Leap      Leap
 	// Selected and Reasons have one entry per candidate; Reasons says why
@@ -57,8 +62,9 @@ type Selection struct {
 // intersection algorithm (RFC 5905 §11.2.1, Marzullo's algorithm as
 // modified for NTP) rejects falsetickers, the cluster algorithm
 // (§11.2.2) prunes the noisiest survivors down to clusterMin (or
-// minSources), and the rest are averaged with weights 1/λ (§11.2.3).
-// There is an estimate only when at least minSources candidates survive.
+// minSources), and the rest, bar those beyond the combine limit, are
+// averaged with weights 1/λ (§11.2.3). There is an estimate only when at
+// least minSources candidates agree.
 // Select is pure.
 func Select(cands []Candidate, minSources int) Selection {
 	n := len(cands)
@@ -107,6 +113,8 @@ func Select(cands []Candidate, minSources int) Selection {
 		return sel
 	}
 
+	sel.Sources = len(surv)
+
 	// System peer first: lowest stratum, then smallest root distance.
 	merit := func(i int) float64 { return float64(cands[i].Stratum)*DefaultMaxDistance.Seconds() + lambda[i] }
 	slices.SortStableFunc(surv, func(a, b int) int {
@@ -120,10 +128,11 @@ func Select(cands []Candidate, minSources int) Selection {
 	})
 
 	// Cluster: drop the survivor whose offset is farthest from the others
-	// (selection jitter) while that exceeds the smallest source jitter.
+	// (selection jitter), weighted by its root distance as ntpd does, while
+	// its selection jitter exceeds the smallest source jitter.
 	keep := max(clusterMin, minSources)
 	for len(surv) > keep {
-		worst, worstPhi := -1, -1.0
+		worst, worstPhi, worstMetric := -1, -1.0, -1.0
 		minPsi := math.Inf(1)
 		for _, i := range surv {
 			var s float64
@@ -132,8 +141,8 @@ func Select(cands []Candidate, minSources int) Selection {
 				s += d * d
 			}
 			p := math.Sqrt(s / float64(len(surv)-1))
-			if p > worstPhi {
-				worst, worstPhi = i, p
+			if m := p * lambda[i]; m > worstMetric {
+				worst, worstPhi, worstMetric = i, p, m
 			}
 			minPsi = min(minPsi, seconds(cands[i].Jitter))
 		}
@@ -144,8 +153,17 @@ func Select(cands []Candidate, minSources int) Selection {
 		surv = slices.DeleteFunc(surv, func(i int) bool { return i == worst })
 	}
 
-	// Combine with weights 1/λ.
 	sys := surv[0]
+	surv = slices.DeleteFunc(surv, func(i int) bool {
+		if lambda[i] > combineLimit*lambda[sys] {
+			sel.Reasons[i] = fmt.Sprintf("agrees, but not combined: root distance %s is over %d× the best source's %s",
+				fmtAbs(lambda[i]), combineLimit, fmtAbs(lambda[sys]))
+			return true
+		}
+		return false
+	})
+
+	// Combine with weights 1/λ.
 	var sw, st float64
 	for _, i := range surv {
 		sw += 1 / lambda[i]
@@ -177,24 +195,30 @@ func Select(cands []Candidate, minSources int) Selection {
 	sel.Phase = addSat(base, duration(offset))
 	sel.Error = duration(max(high-offset, offset-low, 0))
 	sel.Jitter = duration(math.Sqrt(psiP*psiP + psiS*psiS))
-	sel.Sources = len(surv)
 	sel.Stratum = min(stratum, 15) + 1
 	return sel
 }
 
 // intersect is the intersection algorithm of RFC 5905 §11.2.1: the
-// smallest interval [low, high] contained in the correctness intervals of
-// n−f candidates, for the smallest number f of falsetickers with 2f < n,
-// such that at most f midpoints lie outside it.
+// interval [low, high] of the points contained in the correctness
+// intervals of at least n−f candidates, for the smallest number f of
+// falsetickers with 2f < n. The truth lies in it whenever fewer than f+1
+// intervals miss the truth.
+//
+// The RFC's version also rejects an f for which more than f midpoints
+// (offsets) lie outside [low, high]. That test is left out: honest
+// sources with offsets anywhere within their error bounds can fail it
+// (the intersection of many intervals is narrow), and it is not needed
+// for the truth to be in [low, high].
 func intersect(theta, lambda []float64) (low, high float64, ok bool) {
 	type edge struct {
 		v float64
-		t int // −1 lower end, 0 midpoint, +1 upper end
+		t int // −1 lower end, +1 upper end
 	}
 	n := len(theta)
-	edges := make([]edge, 0, 3*n)
+	edges := make([]edge, 0, 2*n)
 	for i := range theta {
-		edges = append(edges, edge{theta[i] - lambda[i], -1}, edge{theta[i], 0}, edge{theta[i] + lambda[i], 1})
+		edges = append(edges, edge{theta[i] - lambda[i], -1}, edge{theta[i] + lambda[i], 1})
 	}
 	// Ascending, lower ends first at equal values, so that touching
 	// intervals count as overlapping.
@@ -208,7 +232,7 @@ func intersect(theta, lambda []float64) (low, high float64, ok bool) {
 		return a.t - b.t
 	})
 	for f := 0; 2*f < n; f++ {
-		found, chime := 0, 0
+		chime := 0
 		low, high = math.Inf(1), math.Inf(-1)
 		for _, e := range edges {
 			chime -= e.t
@@ -216,26 +240,18 @@ func intersect(theta, lambda []float64) (low, high float64, ok bool) {
 				low = e.v
 				break
 			}
-			if e.t == 0 {
-				found++
-			}
 		}
 		chime = 0
 		for k := len(edges) - 1; k >= 0; k-- {
-			e := edges[k]
-			chime += e.t
+			chime += edges[k].t
 			if chime >= n-f {
-				high = e.v
+				high = edges[k].v
 				break
 			}
-			if e.t == 0 {
-				found++
-			}
 		}
-		if found > f || low > high {
-			continue
+		if low <= high {
+			return low, high, true
 		}
-		return low, high, true
 	}
 	return 0, 0, false
 }

@@ -63,6 +63,9 @@ type ServerConfig struct {
 	// same key. RequireAuth drops unauthenticated requests too.
 	Keys        []ntpclient.Key
 	RequireAuth bool
+	// BadReplyMAC signs answers with a MAC that does not verify (a
+	// forged or corrupted reply).
+	BadReplyMAC bool
 
 	// The link to the server. In the simulated network these are the
 	// network's properties; the UDP server emulates them by waiting.
@@ -184,6 +187,9 @@ func Respond(cfg ServerConfig, req []byte, recvTrue, xmitTrue time.Time) ([]byte
 	binary.BigEndian.PutUint64(b[40:], xmit)
 	if key != nil {
 		mac, _ := MAC(*key, q.Version, b) // the key verified the request, so it is valid
+		if cfg.BadReplyMAC {
+			mac[0] ^= 0xff
+		}
 		b = binary.BigEndian.AppendUint32(b, key.ID)
 		b = append(b, mac...)
 	}

@@ -1,0 +1,465 @@
+package ntpclient_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"slewd/clock"
+	"slewd/clock/simclock"
+	"slewd/ntpclient"
+	"slewd/ntpclient/ntptest"
+)
+
+// simRun is a client running in a simulated world against a simulated network.
+type simRun struct {
+	w      *simclock.World
+	net    *ntptest.Network
+	client *ntpclient.Client
+	proc   *simclock.Process
+	ests   []simEst
+}
+
+// simEst is an estimate with the true offset when it was produced.
+type simEst struct {
+	at   time.Duration // world time
+	est  ntpclient.Estimate
+	true time.Duration // true time − REALTIME at est.Raw
+}
+
+func (e simEst) err() time.Duration { return e.est.Offset - e.true }
+
+type simSetup struct {
+	seed    uint64
+	kernel  simclock.KernelConfig
+	servers map[string]ntptest.ServerConfig // address → server
+	hosts   map[string][]string
+	cfg     ntpclient.Config
+	// during, if set, runs in its own simulated process (e.g. to slew the clock).
+	during func(ctx context.Context, p *simclock.Process) error
+}
+
+func newSim(t *testing.T, s simSetup) *simRun {
+	t.Helper()
+	w := simclock.New(simclock.Config{Seed: s.seed, Kernel: s.kernel})
+	n := ntptest.NewNetwork(w)
+	for addr, cfg := range s.servers {
+		n.AddServer(addr, cfg)
+	}
+	for name, addrs := range s.hosts {
+		n.SetHost(name, addrs...)
+	}
+	r := &simRun{w: w, net: n}
+	ready := make(chan error, 1)
+	r.proc = w.Spawn("slewd", false, func(ctx context.Context, p *simclock.Process) error {
+		c, err := ntpclient.NewClient(s.cfg, ntpclient.Env{
+			Clock:         p,
+			Loop:          p,
+			Dialer:        n.Dialer(p),
+			Resolver:      n.Resolver(),
+			Logger:        slog.New(slog.DiscardHandler),
+			Rand:          rand.New(rand.NewPCG(s.seed, 99)),
+			SimulatedTime: true,
+		})
+		ready <- err
+		if err != nil {
+			return err
+		}
+		r.client = c
+		c.Start()
+		for {
+			ev, err := p.Wait(ctx, c.Tick())
+			if err != nil {
+				return err
+			}
+			if ev == nil {
+				continue
+			}
+			if est, ok := c.Handle(ev); ok && est != nil {
+				// True offset at est.Raw: true time − RAW now (which no
+				// slewing moves), carried back along the oscillator's
+				// frequency error to est.Raw, minus REALTIME − RAW there.
+				now := p.Raw()
+				phaseNow := time.Duration(w.TrueTime().UnixNano()) - now
+				phaseAt := phaseNow + time.Duration(w.FrequencyError()*float64(now-est.Raw))
+				r.ests = append(r.ests, simEst{at: w.Now(), est: *est, true: phaseAt - est.RealMinusRaw})
+			}
+		}
+	})
+	if s.during != nil {
+		w.Spawn("during", true, s.during)
+	}
+	if err := <-ready; err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// after returns the estimates produced after world time t.
+func (r *simRun) after(t time.Duration) []simEst {
+	var out []simEst
+	for _, e := range r.ests {
+		if e.at >= t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *simRun) report(t *testing.T, source string) ntpclient.SourceReport {
+	t.Helper()
+	for _, d := range r.client.Reports() {
+		if d.Source == source {
+			return d
+		}
+	}
+	t.Fatalf("no report for %s", source)
+	return ntpclient.SourceReport{}
+}
+
+// wan is a decent internet path: 15 ms each way, plus queueing with a
+// mean of 250 µs each way (an offset noise of about 180 µs RMS per sample).
+func wan(cfg ntptest.ServerConfig) ntptest.ServerConfig {
+	cfg.Delay, cfg.Jitter = 15*time.Millisecond, 250*time.Microsecond
+	return cfg
+}
+
+// noisy is a poor path: queueing with a mean of 1 ms each way (offset
+// noise about 0.7 ms RMS per sample).
+func noisy(cfg ntptest.ServerConfig) ntptest.ServerConfig {
+	cfg.Delay, cfg.Jitter = 15*time.Millisecond, time.Millisecond
+	return cfg
+}
+
+func servers(cfgs ...ntptest.ServerConfig) (map[string]ntptest.ServerConfig, []string) {
+	m := map[string]ntptest.ServerConfig{}
+	var names []string
+	for i, c := range cfgs {
+		a := fmt.Sprintf("192.0.2.%d:123", i+1)
+		m[a] = c
+		names = append(names, a)
+	}
+	return m, names
+}
+
+// checkAccuracy checks every estimate from world time from on: within limit
+// of the truth, within its own error bound, and the falsetickers never
+// selected (and named as such once they have answered).
+func checkAccuracy(t *testing.T, r *simRun, from time.Duration, limit time.Duration, falsetickers ...string) (worst time.Duration) {
+	t.Helper()
+	ests := r.after(from)
+	if len(ests) < 5 {
+		t.Fatalf("only %d estimates after %v", len(ests), from)
+	}
+	for _, e := range ests {
+		worst = max(worst, e.err().Abs())
+		if e.err().Abs() > limit {
+			t.Fatalf("at %v: estimate %v, truth %v: off by %v (error bound %v)", e.at, e.est.Offset, e.true, e.err(), e.est.Error)
+		}
+		if e.err().Abs() > e.est.Error {
+			t.Errorf("at %v: off by %v, beyond the error bound %v", e.at, e.err(), e.est.Error)
+		}
+		for _, d := range e.est.Details {
+			for _, f := range falsetickers {
+				if d.Source == f && (d.Selected || (d.Samples > 0 && !strings.HasPrefix(d.Reason, "falseticker"))) {
+					t.Fatalf("at %v: %s selected=%v reason %q, want it named a falseticker", e.at, f, d.Selected, d.Reason)
+				}
+			}
+		}
+	}
+	last := ests[len(ests)-1]
+	t.Logf("%d estimates, worst error %v; last %v off, error bound %v, %d sources agree", len(ests), worst, last.err(), last.est.Error, last.est.Sources)
+	return worst
+}
+
+func TestSimFalseticker(t *testing.T) {
+	srv, names := servers(
+		wan(ntptest.ServerConfig{}),
+		wan(ntptest.ServerConfig{Asymmetry: 300 * time.Microsecond}),
+		wan(ntptest.ServerConfig{Offset: time.Hour}), // falseticker
+		wan(ntptest.ServerConfig{Stratum: 1}),
+	)
+	r := newSim(t, simSetup{
+		seed:    1,
+		kernel:  simclock.KernelConfig{ClockError: 2500 * time.Millisecond, Oscillator: simclock.Oscillator{DriftPPM: 180, Wander: 1e-9}},
+		servers: srv,
+		cfg:     ntpclient.Config{Servers: names},
+	})
+	r.w.Run(6 * time.Hour)
+	checkAccuracy(t, r, 0, time.Millisecond, names[2])
+	if got := r.client.MinSources(); got != 3 {
+		t.Errorf("quorum %d, want 3 of 4", got)
+	}
+	// The first estimate comes from the first answers of the burst.
+	if first := r.ests[0].at; first > time.Second {
+		t.Errorf("first estimate after %v", first)
+	}
+}
+
+func TestSimTwoFalsetickersOfFive(t *testing.T) {
+	srv, names := servers(
+		wan(ntptest.ServerConfig{}),
+		wan(ntptest.ServerConfig{Offset: time.Hour}),
+		wan(ntptest.ServerConfig{}),
+		wan(ntptest.ServerConfig{Offset: time.Hour + 200*time.Microsecond}), // agrees with the other falseticker
+		wan(ntptest.ServerConfig{}),
+	)
+	r := newSim(t, simSetup{
+		seed:    2,
+		kernel:  simclock.KernelConfig{ClockError: -40 * time.Second, Oscillator: simclock.Oscillator{DriftPPM: -320, Wander: 1e-9}},
+		servers: srv,
+		cfg:     ntpclient.Config{Servers: names},
+	})
+	r.w.Run(6 * time.Hour)
+	checkAccuracy(t, r, 0, time.Millisecond, names[1], names[3])
+}
+
+func TestSimLoss(t *testing.T) {
+	var cfgs []ntptest.ServerConfig
+	for i := 0; i < 4; i++ {
+		cfgs = append(cfgs, wan(ntptest.ServerConfig{Loss: 0.3}))
+	}
+	srv, names := servers(cfgs...)
+	r := newSim(t, simSetup{
+		seed:    3,
+		kernel:  simclock.KernelConfig{ClockError: time.Second, Oscillator: simclock.Oscillator{DriftPPM: 60, Wander: 1e-9}},
+		servers: srv,
+		cfg:     ntpclient.Config{Servers: names},
+	})
+	r.w.Run(12 * time.Hour)
+	checkAccuracy(t, r, 0, time.Millisecond)
+	// Estimates keep coming all along, not just in the burst.
+	for h := time.Duration(1); h < 12; h++ {
+		if len(r.after(h*time.Hour)) == 0 {
+			t.Fatalf("no estimate after %dh", h)
+		}
+	}
+	lost := int64(0)
+	for _, a := range names {
+		lost += r.net.Server(a).Counters().Lost
+	}
+	if lost == 0 {
+		t.Fatal("nothing was lost: the test proves nothing")
+	}
+}
+
+func TestSimDenyStopsQueries(t *testing.T) {
+	srv, names := servers(wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{Kiss: "DENY"}))
+	r := newSim(t, simSetup{seed: 4, servers: srv, cfg: ntpclient.Config{Servers: names}})
+	r.w.Run(time.Hour)
+	deny := r.net.Server(names[2])
+	if c := deny.Counters(); c.Received != 1 {
+		t.Errorf("the denying server got %d queries, want 1 (the one it denied)", c.Received)
+	}
+	rep := r.report(t, names[2])
+	if rep.Selected || rep.KissCode != "DENY" || !strings.Contains(rep.Reason, "DENY") || !strings.Contains(rep.Reason, "stopped") {
+		t.Errorf("report %+v", rep)
+	}
+	if len(r.ests) == 0 {
+		t.Error("the two good servers should still give estimates (quorum 2 of 3)")
+	}
+	if other := r.net.Server(names[0]).Counters().Received; other < 6 {
+		t.Errorf("a good server got only %d queries", other)
+	}
+}
+
+func TestSimRateLengthensPoll(t *testing.T) {
+	srv, names := servers(wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}))
+	r := newSim(t, simSetup{seed: 5, servers: srv, cfg: ntpclient.Config{Servers: names, FixedPoll: 64 * time.Second}})
+	r.w.Run(30 * time.Minute)
+	rate := r.net.Server(names[2])
+	before := r.report(t, names[2]).Poll
+	n0 := rate.Counters().Received
+	cfg := rate.Config()
+	cfg.Kiss = "RATE"
+	rate.SetConfig(cfg)
+	r.w.Run(150 * time.Minute)
+	after := r.report(t, names[2])
+	if before != 64*time.Second || after.Poll < 4*before {
+		t.Errorf("poll %v before the kiss, %v after; want at least 4×", before, after.Poll)
+	}
+	if after.KissCode != "RATE" {
+		t.Errorf("kiss code %q", after.KissCode)
+	}
+	got := rate.Counters().Received - n0
+	normal := r.net.Server(names[0]).Counters().Received - n0
+	// 2 h at 64 s is ~112 queries; after the kiss at ≥256 s at most ~30.
+	if got > 32 || normal < 100 {
+		t.Errorf("in 2 h the kissing server got %d queries, a normal one %d", got, normal)
+	}
+	// The kiss did not poison the estimate (beevik returns a garbage offset for it).
+	checkAccuracy(t, r, 30*time.Minute, time.Millisecond)
+}
+
+func TestSimUnsynchronizedIgnored(t *testing.T) {
+	srv, names := servers(
+		wan(ntptest.ServerConfig{}),
+		wan(ntptest.ServerConfig{Unsynchronized: true, Offset: time.Hour}),
+		wan(ntptest.ServerConfig{Leap: ntpclient.LeapNotInSync, Stratum: 9, Offset: time.Hour}),
+		wan(ntptest.ServerConfig{Stratum: 16, Offset: time.Hour}),
+	)
+	r := newSim(t, simSetup{seed: 6, servers: srv, cfg: ntpclient.Config{Servers: names, MinSources: 1}})
+	r.w.Run(time.Hour)
+	checkAccuracy(t, r, 0, time.Millisecond)
+	for i, want := range []string{"", "unsynchronized (stratum 0, LI=3)", "unsynchronized (LI=3)", "unsynchronized (stratum 16)"} {
+		if rep := r.report(t, names[i]); rep.Reason != want || rep.Selected != (want == "") {
+			t.Errorf("%s: selected %v, reason %q, want %q", names[i], rep.Selected, rep.Reason, want)
+		}
+	}
+}
+
+// Malformed and spoofed answers never become samples.
+func TestSimMalformedIgnored(t *testing.T) {
+	srv, names := servers(
+		wan(ntptest.ServerConfig{}),
+		wan(ntptest.ServerConfig{WrongOrigin: true, Offset: time.Hour}),
+		wan(ntptest.ServerConfig{ZeroTransmit: true, Offset: time.Hour}),
+	)
+	r := newSim(t, simSetup{seed: 7, servers: srv, cfg: ntpclient.Config{Servers: names, MinSources: 1}})
+	r.w.Run(time.Hour)
+	checkAccuracy(t, r, 0, time.Millisecond)
+	for i, want := range []string{"wrong origin timestamp", "zero transmit timestamp"} {
+		if rep := r.report(t, names[i+1]); rep.Selected || !strings.Contains(rep.Reason, want) {
+			t.Errorf("%s: %q, want %q", names[i+1], rep.Reason, want)
+		}
+	}
+}
+
+// Estimates hold in the RAW frame while another process slews the clock
+// hard (tick ±5 %), which is exactly what slewd's own adjtime will do.
+func TestSimSlewingDoesNotDisturb(t *testing.T) {
+	srv, names := servers(wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}))
+	slewer := func(ctx context.Context, p *simclock.Process) error {
+		for i := 0; ; i++ {
+			tick := int64(10500)
+			if i%2 == 1 {
+				tick = 9500
+			}
+			if _, err := p.Adjtimex(&clock.Timex{Modes: clock.AdjTick, Tick: tick}); err != nil {
+				return err
+			}
+			if err := clock.Sleep(ctx, p, 7*time.Minute); err != nil {
+				return err
+			}
+		}
+	}
+	r := newSim(t, simSetup{
+		seed:    8,
+		kernel:  simclock.KernelConfig{Oscillator: simclock.Oscillator{DriftPPM: 90, Wander: 1e-9}},
+		servers: srv,
+		cfg:     ntpclient.Config{Servers: names},
+		during:  slewer,
+	})
+	r.w.Run(4 * time.Hour)
+	checkAccuracy(t, r, 0, time.Millisecond)
+	if e := r.w.ClockError(); e.Abs() < 10*time.Second {
+		t.Fatalf("clock error %v: the slewer did not move the clock much; the test proves little", e)
+	}
+}
+
+// A pool expands to PoolSize members; a dead member is replaced by
+// looking the name up again; a DNS failure at start is retried.
+func TestSimPool(t *testing.T) {
+	srv := map[string]ntptest.ServerConfig{}
+	var addrs []string
+	for i := 1; i <= 6; i++ {
+		a := fmt.Sprintf("198.51.100.%d", i)
+		srv[a+":123"] = wan(ntptest.ServerConfig{})
+		addrs = append(addrs, a)
+	}
+	r := newSim(t, simSetup{seed: 9, servers: srv, cfg: ntpclient.Config{Pools: []string{"pool.test"}}})
+	r.net.SetHostError("pool.test", nil)
+	r.w.Run(10 * time.Second)
+	if len(r.ests) != 0 {
+		t.Fatal("estimate without any address")
+	}
+	if n := r.net.Lookups("pool.test"); n < 2 {
+		t.Errorf("%d lookups in 10 s of DNS failure, want retries", n)
+	}
+	rep := r.client.Reports()
+	if len(rep) != 1 || !strings.Contains(rep[0].Reason, "DNS lookup of pool pool.test failed") {
+		t.Errorf("reports %+v", rep)
+	}
+	r.net.SetHost("pool.test", addrs[:4]...)
+	r.w.Run(20 * time.Minute)
+	if len(r.ests) == 0 || r.ests[len(r.ests)-1].est.Sources < 3 {
+		t.Fatalf("no estimate from the pool")
+	}
+	// Member 1 goes silent; DNS now hands out the others.
+	dead := r.net.Server(addrs[0])
+	cfg := dead.Config()
+	cfg.Drop = true
+	dead.SetConfig(cfg)
+	r.net.SetHost("pool.test", addrs[2:]...)
+	r.w.Run(10 * time.Hour)
+	members := map[string]bool{}
+	for _, d := range r.client.Reports() {
+		members[d.Addr] = true
+		if d.Source != "pool.test:123" {
+			t.Errorf("member source %q", d.Source)
+		}
+	}
+	if members[addrs[0]+":123"] || len(members) != 4 || !(members[addrs[4]+":123"] || members[addrs[5]+":123"]) {
+		t.Errorf("members after replacement: %v", members)
+	}
+	checkAccuracy(t, r, 9*time.Hour, time.Millisecond)
+}
+
+// Same seed, same run.
+func TestSimDeterministic(t *testing.T) {
+	run := func() []simEst {
+		srv, names := servers(wan(ntptest.ServerConfig{Loss: 0.1}), wan(ntptest.ServerConfig{Jitter: 5 * time.Millisecond}), wan(ntptest.ServerConfig{Offset: time.Hour}))
+		r := newSim(t, simSetup{seed: 10, kernel: simclock.KernelConfig{Oscillator: simclock.Oscillator{DriftPPM: 40, Wander: 1e-8}}, servers: srv, cfg: ntpclient.Config{Servers: names, MinSources: 2}})
+		r.w.Run(3 * time.Hour)
+		return r.ests
+	}
+	a, b := run(), run()
+	if len(a) != len(b) || len(a) == 0 {
+		t.Fatalf("%d vs %d estimates", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].at != b[i].at || a[i].est.Offset != b[i].est.Offset || a[i].est.Error != b[i].est.Error {
+			t.Fatalf("estimate %d differs: %+v vs %+v", i, a[i], b[i])
+		}
+	}
+}
+
+// On a poor path (offset noise 0.7 ms RMS per sample) with a falseticker,
+// the estimates stay within their error bounds and within 2.5 ms of the
+// truth, 1.2 ms once the frequency is known (after the first hour).
+func TestSimNoisyPath(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			srv, names := servers(noisy(ntptest.ServerConfig{}), noisy(ntptest.ServerConfig{}), noisy(ntptest.ServerConfig{Offset: time.Hour}), noisy(ntptest.ServerConfig{}))
+			r := newSim(t, simSetup{seed: seed, kernel: simclock.KernelConfig{Oscillator: simclock.Oscillator{DriftPPM: 100, Wander: 1e-9}}, servers: srv, cfg: ntpclient.Config{Servers: names}})
+			r.w.Run(6 * time.Hour)
+			checkAccuracy(t, r, 0, 2500*time.Microsecond, names[2])
+			checkAccuracy(t, r, time.Hour, 1200*time.Microsecond, names[2])
+		})
+	}
+}
+
+// The poll interval adapts from MinPoll towards MaxPoll while samples
+// keep fitting the prediction.
+func TestSimPollAdapts(t *testing.T) {
+	srv, names := servers(wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}), wan(ntptest.ServerConfig{}))
+	r := newSim(t, simSetup{seed: 11, kernel: simclock.KernelConfig{Oscillator: simclock.Oscillator{DriftPPM: -30, Wander: 1e-9}}, servers: srv, cfg: ntpclient.Config{Servers: names}})
+	r.w.Run(2 * time.Minute)
+	if p := r.report(t, names[0]).Poll; p != 64*time.Second {
+		t.Errorf("poll %v after the burst, want 64s", p)
+	}
+	r.w.Run(12 * time.Hour)
+	for _, a := range names {
+		if p := r.report(t, a).Poll; p < 512*time.Second || p > 1024*time.Second {
+			t.Errorf("%s: poll %v after 12 h on a steady path, want 512s to 1024s", a, p)
+		}
+	}
+	// 12 h at 64 s would be 675 queries.
+	if n := r.net.Server(names[0]).Counters().Received; n > 200 {
+		t.Errorf("%d queries in 12 h: the poll did not lengthen much", n)
+	}
+}
