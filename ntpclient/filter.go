@@ -20,9 +20,9 @@ const (
 	// its frequency tolerance; here the frequency is fitted and its
 	// standard error is added separately, so phi covers only how much it
 	// may wander (temperature) since the fit.
-	phi = 1e-6
-	spikeGate    = 3     // popcorn gate in jitters (SGATE, A.5.2)
-	pollGate     = 4     // a sample "fits" for poll adaptation within this many jitters (PGATE, A.5.5.7)
+	phi       = 1e-6
+	spikeGate = 3 // popcorn gate in jitters (SGATE, A.5.2)
+	pollGate  = 4 // a sample "fits" for poll adaptation within this many jitters (PGATE, A.5.5.7)
 	// The Phase frame drifts with the oscillator's frequency error, which
 	// can be hundreds of ppm: the fitted frequency starts from a prior of
 	// 0 ± priorFreq and is clamped to ±freqLimit.
