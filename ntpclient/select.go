@@ -17,10 +17,13 @@ const (
 	// least (NMIN, §11.2.2).
 	clusterMin = 3
 	// combineLimit: a survivor whose root distance is more than this many
-	// times the system peer's is not averaged in (chrony's combinelimit,
-	// which is 3): a source whose last good sample is old, projected over
-	// its age with an uncertain frequency, would only add noise.
+	// times the system peer's (plus combineSlack) is not averaged in, as
+	// chrony's combinelimit (3, with its 100 µs reselectdist): a source
+	// whose last good sample is old, projected over its age with an
+	// uncertain frequency, would only add noise. The slack keeps
+	// microsecond differences on a LAN from excluding anyone.
 	combineLimit = 2
+	combineSlack = 100e-6 // s
 )
 
 // Candidate is one source offered to selection: its filtered phase and
@@ -155,7 +158,7 @@ func Select(cands []Candidate, minSources int) Selection {
 
 	sys := surv[0]
 	surv = slices.DeleteFunc(surv, func(i int) bool {
-		if lambda[i] > combineLimit*lambda[sys] {
+		if lambda[i] > combineLimit*(lambda[sys]+combineSlack) {
 			sel.Reasons[i] = fmt.Sprintf("agrees, but not combined: root distance %s is over %d× the best source's %s",
 				fmtAbs(lambda[i]), combineLimit, fmtAbs(lambda[sys]))
 			return true
