@@ -219,4 +219,3 @@ func fmtAbsDuration(d time.Duration) string {
 	}
 	return d.Round(time.Millisecond).String()
 }
-
