@@ -1,0 +1,66 @@
+# slewd: build, test and release targets. See README.md.
+# Go 1.26: `go` on PATH, or the toolchain at /usr/local/go.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Static binaries: no libc, so one build runs on any Linux of its architecture.
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+
+DESTDIR ?=
+SBINDIR ?= /usr/local/sbin
+BENCHTIME ?= 1s
+
+.PHONY: all build test test-unit test-kernel conformance-doc bench lint cross install clean
+
+all: build
+
+build:
+	$(GOBUILD) -o bin/slewd ./cmd/slewd
+
+# The full suite: the README's test command, and what .ci/run runs.
+# Add further suites as prerequisites here.
+test: test-unit test-kernel
+
+# Every package's tests; the qemu rig is skipped (test-kernel runs it).
+test-unit:
+	SLEWD_SKIP_KERNEL=1 $(GO) test ./...
+
+# The real-kernel rig: boots throwaway qemu guests (test/kernel, docs/rig.md),
+# prints the conformance table and keeps it in bin/conformance.md. Fails if
+# the rig cannot run (no qemu, no kernel): it is never skipped here.
+test-kernel:
+	@mkdir -p bin
+	SLEWD_SKIP_KERNEL= SLEWD_CONFORMANCE_OUT=$(CURDIR)/bin/conformance.md \
+		$(GO) test -count=1 -timeout 30m -v ./test/kernel/
+
+# Refresh docs/conformance.md from a rig run.
+conformance-doc: test-kernel
+	cp bin/conformance.md docs/conformance.md
+
+# Every benchmark of the module; figures into docs/benchmarks.md.
+bench:
+	$(GO) run .ci/benchreport.go -benchtime $(BENCHTIME) -out docs/benchmarks.md ./...
+
+# Formatting, and vet on every architecture slewd ships for (unix.Timex
+# field types differ on 32-bit arm).
+lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \
+		echo "gofmt: these files need formatting (gofmt -w):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet .ci/benchreport.go
+	GOARCH=arm64 $(GO) vet ./...
+	GOARCH=arm GOARM=7 $(GO) vet ./...
+
+# Static binaries for small boards.
+cross:
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/slewd-linux-arm64 ./cmd/slewd
+	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o bin/slewd-linux-armv7 ./cmd/slewd
+
+install: build
+	install -D -m 0755 bin/slewd $(DESTDIR)$(SBINDIR)/slewd
+	# ---- units and the rest of the installation go here (systemd units,
+	# ---- tmpfiles, the ntpdate symlink); keep the binary line above.
+
+clean:
+	rm -rf bin
