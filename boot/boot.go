@@ -1,0 +1,275 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"slewd/adjtime"
+	"slewd/clock"
+	"slewd/ntpclient"
+)
+
+// Env is what a one-shot command touches: the kernel clock and the
+// network (Net: real UDP, or a simulated network on a simulated kernel),
+// the state directory (high-water mark) and the daemon's run directory.
+type Env struct {
+	Net   ntpclient.Env
+	State adjtime.Store // /var/lib/slewd; nil: no high-water mark
+	Run   adjtime.Store // /run/slewd; nil: no daemon status
+	Log   *slog.Logger
+}
+
+func (e Env) log() *slog.Logger {
+	if e.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Log
+}
+
+// Config is `slewd boot`.
+type Config struct {
+	Client        ntpclient.Config
+	Deadline      time.Duration // 0: DefaultDeadline
+	StepThreshold time.Duration // 0: DefaultStepThreshold
+	ForwardOnly   bool
+	// RequireSync turns "no estimate" into ExitNoSyncRequired, which the
+	// unit does not accept, so units that Requires= it do not start.
+	RequireSync bool
+	// RestoreHighWater moves the clock forward to the high-water mark when
+	// no estimate arrives.
+	RestoreHighWater bool
+	DryRun           bool
+	SyncThreshold    time.Duration // 0: DefaultSyncThreshold
+}
+
+// Report is what a one-shot command did.
+type Report struct {
+	Plan
+	Estimate           *ntpclient.Estimate // nil without one
+	Details            []ntpclient.SourceReport
+	NoSync             error // why there is no estimate
+	Before             KernelClock
+	ExitCode           int
+	DryRun             bool
+	Elapsed            time.Duration // RAW time from start to the decision
+	StartRaw           time.Duration
+	Synced             bool          // the kernel was told the clock is synchronized
+	PreviousSingleshot time.Duration // a pending singleshot that was cancelled or replaced
+	// Now is the kernel when the correction was planned; PLLFuture what
+	// its pending PLL offset will still do (the slew asks for the rest).
+	Now       KernelClock
+	PLLFuture time.Duration
+	HighWater HighWaterReport
+}
+
+// HighWaterReport says what boot did with the high-water mark.
+type HighWaterReport struct {
+	Mark     time.Time // the mark read or saved; zero if none
+	Saved    bool
+	Restored bool // the clock was stepped forward to it
+	Err      error
+}
+
+// Run is `slewd boot`: measure until the quorum agrees or the deadline
+// passes, then step the clock once (|offset| ≥ StepThreshold; a clock that
+// is ahead only without ForwardOnly) or hand the offset to the singleshot,
+// set the kernel's status honestly, and save the high-water mark. The
+// error is for failures (the clock refused, bad configuration); every
+// other outcome is in Report.ExitCode.
+func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
+	}
+	if cfg.StepThreshold <= 0 {
+		cfg.StepThreshold = DefaultStepThreshold
+	}
+	if cfg.SyncThreshold <= 0 {
+		cfg.SyncThreshold = DefaultSyncThreshold
+	}
+	c, log := env.Net.Clock, env.log()
+	rep := Report{DryRun: cfg.DryRun, StartRaw: c.Raw()}
+	if !cfg.DryRun {
+		// Fail before measuring: without the capability nothing can be done.
+		if err := clock.CanAdjust(c); err != nil {
+			return rep, fmt.Errorf("slewd boot cannot set the clock: %w (use --dry-run to only measure)", err)
+		}
+	}
+	before, err := ReadKernel(c)
+	if err != nil {
+		return rep, err
+	}
+	rep.Before = before
+
+	est, err := FirstEstimate(ctx, cfg.Client, env.Net, cfg.Deadline)
+	rep.Details = est.Details
+	rep.Elapsed = c.Raw() - rep.StartRaw
+	var none *ntpclient.NoEstimateError
+	switch {
+	case errors.As(err, &none):
+		return noEstimate(cfg, env, rep, none)
+	case err != nil:
+		return rep, err
+	}
+	rep.Estimate = &est
+
+	policy := Policy{StepThreshold: cfg.StepThreshold, ForwardOnly: cfg.ForwardOnly}
+	rd, err := decide(ctx, env.Net, est, policy, cfg.DryRun, &rep)
+	if err != nil {
+		return rep, err
+	}
+	offset := rep.Offset
+	rep.ExitCode = ExitOK
+	if rep.Refused {
+		rep.ExitCode = ExitRefused
+	}
+	log.Info("estimate", "offset", offset, "error", est.Error, "sources", est.Sources,
+		"action", rep.Action, "reason", rep.Reason, "dry_run", cfg.DryRun)
+	if rep.BackwardRefused {
+		log.Warn("the clock is ahead and --forward-only forbids stepping it back", "ahead", -offset, "action", rep.Action)
+	}
+	if cfg.DryRun {
+		_, rep.Synced = StatusTimex(before.Timex, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
+		return rep, nil
+	}
+
+	if err := apply(c, &rep); err != nil {
+		return rep, err
+	}
+	tx, synced := StatusTimex(before.Timex, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
+	if err := SetStatus(c, tx); err != nil {
+		return rep, err
+	}
+	rep.Synced = synced
+
+	saveHighWater(env, &rep, est.Error+rd.Width)
+	return rep, nil
+}
+
+// decide plans the correction from the estimate, against the kernel as it
+// is now. A step cancels whatever the kernel is still slewing, so it is
+// planned on the offset alone. A slew must not fight what is already under
+// way: a pending singleshot is cancelled (unless dry-running), and once the
+// chunk the kernel loaded for the current second has been delivered (the
+// next REALTIME second boundary) the offset is measured again against RAW;
+// a pending PLL offset is left to finish and the slew asks for the rest
+// (rep.PLLFuture).
+func decide(ctx context.Context, net ntpclient.Env, est ntpclient.Estimate, policy Policy, dryRun bool, rep *Report) (clock.Reading, error) {
+	c := net.Clock
+	for settled := false; ; settled = true {
+		k, err := ReadKernel(c)
+		if err != nil {
+			return clock.Reading{}, err
+		}
+		rd := clock.Read(c, 4)
+		rep.Plan = Decide(OffsetNow(est, rd, k.RatePPM()), policy)
+		rep.Now = k
+		rep.PLLFuture = 0
+		if rep.Action == ActionStep {
+			return rd, nil
+		}
+		if k.Singleshot != 0 && !dryRun && !settled {
+			prev, err := Singleshot(c, 0)
+			if err != nil {
+				return rd, err
+			}
+			rep.PreviousSingleshot = time.Duration(prev) * time.Microsecond
+			// MONOTONIC runs at REALTIME's rate: this wait ends just after
+			// the next second boundary (plus a margin for the tick).
+			wait := time.Duration((1-secondFraction(rd.Real))*1e9) + 100*time.Millisecond
+			if err := clock.Sleep(ctx, net.Loop, wait); err != nil {
+				return rd, err
+			}
+			continue
+		}
+		rep.PLLFuture = PLLFuture(k.PLL, k.Timex.Constant, secondFraction(rd.Real), k.RatePPM())
+		return rd, nil
+	}
+}
+
+// saveHighWater records a lower bound of true time after a good
+// measurement: what REALTIME will read once the remaining correction is
+// made, less the error bound.
+func saveHighWater(env Env, rep *Report, errorBound time.Duration) {
+	if env.State == nil {
+		return
+	}
+	log := env.log()
+	mark := env.Net.Clock.Now().Add(rep.Remaining() - errorBound)
+	if old, ok, err := ReadHighWater(env.State); err == nil && ok && old.Sub(mark) > time.Second {
+		log.Warn("the servers put true time before the saved high-water mark; trusting the servers",
+			"high_water", old, "now", mark)
+	}
+	rep.HighWater.Mark = mark
+	if err := SaveHighWater(env.State, mark); err != nil {
+		rep.HighWater.Err = err
+		log.Warn("could not save the high-water mark", "err", err)
+		return
+	}
+	rep.HighWater.Saved = true
+}
+
+// apply carries out the plan: the one step, or the singleshot.
+func apply(c clock.Clock, rep *Report) error {
+	switch rep.Action {
+	case ActionStep:
+		return Step(c, rep.Step)
+	case ActionSlew:
+		prev, err := Singleshot(c, SingleshotMicros(rep.Slew-rep.PLLFuture, rep.Now.RatePPM()))
+		if prev != 0 {
+			rep.PreviousSingleshot = time.Duration(prev) * time.Microsecond
+		}
+		return err
+	}
+	return nil
+}
+
+// noEstimate is boot without an estimate: perhaps forward to the
+// high-water mark, and the exit code that says "not synchronized".
+func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError) (Report, error) {
+	c, log := env.Net.Clock, env.log()
+	rep.NoSync = none
+	rep.Details = none.Details
+	rep.Action = ActionNone
+	rep.Reason = "no usable time from the servers: " + none.Error()
+	rep.ExitCode = ExitNoSync
+	if cfg.RequireSync {
+		rep.ExitCode = ExitNoSyncRequired
+	}
+	if !cfg.RestoreHighWater || env.State == nil {
+		return rep, nil
+	}
+	mark, ok, err := ReadHighWater(env.State)
+	rep.HighWater.Mark, rep.HighWater.Err = mark, err
+	if err != nil || !ok {
+		if err != nil {
+			log.Warn("cannot restore the high-water mark", "err", err)
+		}
+		return rep, nil
+	}
+	step := HighWaterStep(c.Now(), mark)
+	if step <= 0 {
+		rep.Reason += "; the clock is already past the high-water mark " + mark.UTC().Format(time.RFC3339)
+		return rep, nil
+	}
+	rep.Action, rep.Step, rep.Offset = ActionStep, step, step
+	rep.Reason += fmt.Sprintf("; the clock was %v behind the high-water mark %s: stepping it forward to the mark",
+		step, mark.UTC().Format(time.RFC3339))
+	log.Warn("no NTP estimate: moving the clock forward to the high-water mark", "mark", mark, "step", step, "dry_run", cfg.DryRun)
+	if cfg.DryRun {
+		return rep, nil
+	}
+	if err := Step(c, step); err != nil {
+		return rep, err
+	}
+	// After the step the kernel says unsynchronized with maxerror 16 s,
+	// which is the truth; only STA_NANO from ADJ_NANO is put back.
+	tx, _ := StatusTimex(rep.Before.Timex, 0, clock.MaxErrorLimit*time.Microsecond, clock.MaxErrorLimit*time.Microsecond, 0)
+	if err := SetStatus(c, tx); err != nil {
+		return rep, err
+	}
+	rep.HighWater.Restored = true
+	return rep, nil
+}

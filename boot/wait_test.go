@@ -1,0 +1,129 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"slewd/adjtime"
+	"slewd/clock"
+	"slewd/clock/simclock"
+)
+
+func TestCheck(t *testing.T) {
+	const ms = time.Millisecond
+	synced := KernelClock{State: clock.TimeOK, MaxError: 2 * ms}
+	unsynced := KernelClock{State: clock.TimeError, MaxError: 16 * time.Second}
+	strict := WaitLimits{RequireKernelSync: true, MaxError: time.Second, MaxBehind: 100 * ms, MaxAhead: 100 * ms}
+	// Start dovecot while the clock is behind, never while it is ahead.
+	dovecot := WaitLimits{RequireKernelSync: true, MaxError: time.Second, MaxBehind: time.Hour, MaxAhead: 0}
+	daemonOnly := WaitLimits{MaxError: time.Second, MaxBehind: time.Hour, MaxAhead: 0}
+	d := func(rem time.Duration) *DaemonStatus {
+		return &DaemonStatus{RemainingS: rem.Seconds(), Sources: 3}
+	}
+	for _, tc := range []struct {
+		name   string
+		k      KernelClock
+		daemon *DaemonStatus
+		lim    WaitLimits
+		synced bool
+		rem    time.Duration
+		why    string
+	}{
+		{"synchronized, nothing pending", synced, nil, strict, true, 0, ""},
+		{"kernel unsynchronized", unsynced, nil, strict, false, 0, "unsynchronized"},
+		{"maxerror too large", KernelClock{State: clock.TimeOK, MaxError: 3 * time.Second}, nil, strict, false, 0, "above --max-error"},
+		{"singleshot pending 0.3 s ahead", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: -300 * ms}, nil, strict, false, -300 * ms, "ahead"},
+		{"singleshot pending 50 ms", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: 50 * ms}, nil, strict, true, 50 * ms, ""},
+		{"PLL pending counts without the daemon", KernelClock{State: clock.TimeOK, MaxError: ms, PLL: 200 * ms}, nil, strict, false, 200 * ms, "behind"},
+		{"the daemon's remaining replaces its PLL", KernelClock{State: clock.TimeOK, MaxError: ms, PLL: 200 * ms}, d(30 * ms), strict, true, 30 * ms, ""},
+		{"daemon and singleshot add", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: 80 * ms}, d(30 * ms), strict, false, 110 * ms, "behind"},
+		{"behind is fine for dovecot", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: 20 * time.Second}, nil, dovecot, true, 20 * time.Second, ""},
+		{"ahead is not", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: -time.Microsecond}, nil, dovecot, false, -time.Microsecond, "ahead"},
+		{"daemon only: behind while the kernel is unsynchronized", unsynced, d(54 * time.Second), daemonOnly, true, 54 * time.Second, ""},
+		{"daemon only: ahead", unsynced, d(-54 * time.Second), daemonOnly, false, -54 * time.Second, "ahead"},
+		{"daemon only: no status", synced, nil, daemonOnly, false, 0, "no fresh estimate"},
+		{"daemon only: status without sources", synced, &DaemonStatus{}, daemonOnly, false, 0, "no fresh estimate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Check(tc.k, tc.daemon, tc.lim)
+			if v.Synced != tc.synced || v.Remaining != tc.rem || !strings.Contains(v.Why, tc.why) {
+				t.Errorf("Check = %+v; want synced %v remaining %v why ~%q", v, tc.synced, tc.rem, tc.why)
+			}
+			if v.Synced != (v.Why == "") {
+				t.Errorf("synced %v but why %q", v.Synced, v.Why)
+			}
+		})
+	}
+}
+
+func TestDaemonStatus(t *testing.T) {
+	st := &adjtime.MemStore{}
+	if _, ok, err := ReadDaemonStatus(st); ok || err != nil {
+		t.Fatalf("no file: %v %v", ok, err)
+	}
+	// What daemon.go writes.
+	st.WriteFile(DaemonStatusFile, []byte(`{"time":"2026-11-23T19:40:12.5Z","synchronized":true,"remaining_s":-0.0125,"offset_s":0.1,"error_s":0.001,"frequency_ppm":3,"sources":3,"slewing":true}`+"\n"))
+	s, ok, err := ReadDaemonStatus(st)
+	if err != nil || !ok || s.Remaining() != -12500*time.Microsecond || s.Sources != 3 || !s.Synchronized {
+		t.Fatalf("read %+v %v %v", s, ok, err)
+	}
+	at := s.Time
+	for _, tc := range []struct {
+		now   time.Time
+		fresh bool
+	}{{at, true}, {at.Add(19 * time.Minute), true}, {at.Add(21 * time.Minute), false}, {at.Add(-4 * time.Second), true}, {at.Add(-time.Minute), false}} {
+		if got := s.Fresh(tc.now, DefaultStatusMaxAge); got != tc.fresh {
+			t.Errorf("written %v, now %v: fresh %v", at, tc.now, got)
+		}
+	}
+	st.WriteFile(DaemonStatusFile, []byte("garbage"))
+	if _, _, err := ReadDaemonStatus(st); err == nil {
+		t.Error("garbage accepted")
+	}
+}
+
+// Wait in virtual time: the kernel becomes synchronized at 42 s (another
+// process clears STA_UNSYNC); a waiter with a 60 s timeout returns then,
+// one with a 30 s timeout gives up at 30 s.
+func TestWaitOnSimulatedKernel(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		err     error
+		at      time.Duration
+	}{{60 * time.Second, nil, 42 * time.Second}, {30 * time.Second, ErrTimeout, 30 * time.Second}, {0, nil, 42 * time.Second}} {
+		w := simclock.New(simclock.Config{})
+		w.Spawn("ntpd", true, func(ctx context.Context, p *simclock.Process) error {
+			if err := clock.Sleep(ctx, p, 42*time.Second); err != nil {
+				return err
+			}
+			_, err := p.Adjtimex(&clock.Timex{Modes: clock.AdjStatus | clock.AdjMaxError, Status: 0, MaxError: 5000})
+			return err
+		})
+		var got error
+		var at time.Duration
+		var changes int
+		p := w.Spawn("slewd-wait", false, func(ctx context.Context, p *simclock.Process) error {
+			lim := WaitLimits{RequireKernelSync: true, MaxError: time.Second, MaxBehind: 100 * time.Millisecond, MaxAhead: 100 * time.Millisecond}
+			probe := func() (Verdict, error) {
+				k, err := ReadKernel(p)
+				return Check(k, nil, lim), err
+			}
+			_, got = Wait(ctx, p, p, probe, tc.timeout, time.Second, func(Verdict) { changes++ })
+			at = w.Now()
+			return nil
+		})
+		w.Run(2 * time.Minute)
+		if ok, _ := p.Exited(); !ok {
+			t.Fatalf("timeout %v: still waiting", tc.timeout)
+		}
+		if !errors.Is(got, tc.err) || at < tc.at || at > tc.at+1100*time.Millisecond {
+			t.Errorf("timeout %v: returned %v at %v, want %v at %v", tc.timeout, got, at, tc.err, tc.at)
+		}
+		if want := map[bool]int{true: 2, false: 1}[tc.err == nil]; changes != want {
+			t.Errorf("timeout %v: %d progress reports, want %d", tc.timeout, changes, want)
+		}
+	}
+}
