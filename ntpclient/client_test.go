@@ -126,6 +126,19 @@ func TestMeasureBadReplyMAC(t *testing.T) {
 	}
 }
 
+// beevik/ntp v1.6.0 panics on a precision or poll of -128; a server that
+// sends one must not crash the client.
+func TestMeasureSurvivesLibraryPanic(t *testing.T) {
+	_, addrs := startServers(t, ntptest.ServerConfig{Precision: -128}, ntptest.ServerConfig{})
+	est, err := ntpclient.Measure(context.Background(), ntpclient.Config{Servers: addrs, MinSources: 1, Burst: 1}, realEnv(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := detail(t, est, addrs[0]); d.Selected || !strings.Contains(d.Reason, "malformed reply") {
+		t.Errorf("reason %q", d.Reason)
+	}
+}
+
 func TestMeasureNoEstimate(t *testing.T) {
 	_, addrs := startServers(t, ntptest.ServerConfig{Drop: true}, ntptest.ServerConfig{Unsynchronized: true})
 	start := time.Now()

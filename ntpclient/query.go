@@ -57,9 +57,25 @@ func query(p queryParams) reply {
 		opt.Auth = authOptions(*p.auth)
 	}
 	before := clock.Read(p.clock, 3)
-	resp, err := ntp.QueryWithOptions(p.addr, opt)
+	resp, err := safeQuery(p.addr, opt)
 	after := clock.Read(p.clock, 3)
 	return classify(p, resp, err, before, after)
+}
+
+// errLibraryPanic is a reply that made beevik/ntp panic.
+var errLibraryPanic = errors.New("malformed reply")
+
+// safeQuery is ntp.QueryWithOptions, turning a panic into an error:
+// beevik/ntp v1.6.0 panics with a negative shift on a reply whose poll or
+// precision field is -128 (found by FuzzReply), and a remote server must
+// not be able to crash the daemon.
+func safeQuery(addr string, opt ntp.QueryOptions) (resp *ntp.Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = nil, fmt.Errorf("%w: it crashed the NTP library (%v)", errLibraryPanic, v)
+		}
+	}()
+	return ntp.QueryWithOptions(addr, opt)
 }
 
 func authOptions(k Key) ntp.AuthOptions {
@@ -90,6 +106,8 @@ func classify(p queryParams, resp *ntp.Response, err error, before, after clock.
 			return reply{kind: replyBad, detail: "reply does not match the request (wrong origin timestamp): stale or spoofed"}
 		case errors.Is(err, ntp.ErrInvalidTransmitTime):
 			return reply{kind: replyBad, detail: "malformed reply: zero transmit timestamp"}
+		case errors.Is(err, errLibraryPanic):
+			return reply{kind: replyBad, detail: err.Error()}
 		case errors.Is(err, ntp.ErrServerTickedBackwards), errors.Is(err, ntp.ErrInvalidMode), errors.Is(err, ntp.ErrInvalidTime):
 			return reply{kind: replyBad, detail: "malformed reply: " + err.Error()}
 		}
@@ -108,6 +126,12 @@ func classify(p queryParams, resp *ntp.Response, err error, before, after clock.
 		Precision:      resp.Precision,
 	}
 	r := reply{sample: s, poll: resp.Poll}
+	if resp.Version != 3 && resp.Version != 4 {
+		// beevik checks leap and stratum only for the version it believes
+		// it got; we asked in version 4.
+		r.kind, r.detail = replyBad, fmt.Sprintf("malformed reply: version %d to a version 4 request", resp.Version)
+		return r
+	}
 	if resp.IsKissOfDeath() {
 		if resp.KissCode == "" {
 			r.kind, r.detail = replyUnsync, fmt.Sprintf("unsynchronized (stratum 0, LI=%d)", resp.Leap)

@@ -67,10 +67,16 @@ func ParseSource(text string) (Spec, error) {
 		if err != nil || !ip.Is6() || ip.Is4In6() {
 			return Spec{}, fmt.Errorf("%q: %q in brackets is not an IPv6 address (brackets are for IPv6 only)", text, host)
 		}
+		if err := checkZone(ip); err != nil {
+			return Spec{}, fmt.Errorf("%q: %w", text, err)
+		}
 	case strings.Count(s, ":") >= 2:
 		ip, err := netip.ParseAddr(s)
 		if err != nil || !ip.Is6() {
 			return Spec{}, fmt.Errorf("%q is not an IPv6 address: %s", text, forms)
+		}
+		if err := checkZone(ip); err != nil {
+			return Spec{}, fmt.Errorf("%q: %w", text, err)
 		}
 	case strings.Count(s, ":") == 1:
 		h, p, _ := strings.Cut(s, ":")
@@ -88,6 +94,16 @@ func ParseSource(text string) (Spec, error) {
 		}
 	}
 	return Spec{Host: host, Port: port}, nil
+}
+
+// checkZone accepts an IPv6 zone only if it can be an interface name.
+func checkZone(ip netip.Addr) error {
+	for _, c := range ip.Zone() {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("zone %q is not an interface name (like eth0)", ip.Zone())
+		}
+	}
+	return nil
 }
 
 func parsePort(p string) (int, error) {
