@@ -142,9 +142,11 @@ func (c *fakeClock) Now() time.Time {
 	c.t += time.Microsecond
 	return time.Unix(1_780_000_000, 0).Add(c.t)
 }
-func (c *fakeClock) Raw() time.Duration                         { c.t += time.Microsecond; return c.t }
-func (c *fakeClock) Mono() time.Duration                        { return c.t }
-func (c *fakeClock) Adjtimex(*clock.Timex) (clock.State, error) { panic("queries never adjust the clock") }
+func (c *fakeClock) Raw() time.Duration  { c.t += time.Microsecond; return c.t }
+func (c *fakeClock) Mono() time.Duration { return c.t }
+func (c *fakeClock) Adjtimex(*clock.Timex) (clock.State, error) {
+	panic("queries never adjust the clock")
+}
 
 // replyConn answers every request with the fuzzer's bytes, optionally
 // with the request's transmit timestamp echoed so that beevik takes it.
@@ -154,7 +156,10 @@ type replyConn struct {
 	sent  []byte
 }
 
-func (c *replyConn) Write(b []byte) (int, error) { c.sent = append([]byte(nil), b...); return len(b), nil }
+func (c *replyConn) Write(b []byte) (int, error) {
+	c.sent = append([]byte(nil), b...)
+	return len(b), nil
+}
 func (c *replyConn) Read(b []byte) (int, error) {
 	r := append([]byte(nil), c.reply...)
 	if c.echo && len(r) >= 32 && len(c.sent) >= 48 {
