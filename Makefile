@@ -11,7 +11,7 @@ DESTDIR ?=
 SBINDIR ?= /usr/local/sbin
 BENCHTIME ?= 1s
 
-.PHONY: all build test test-unit test-kernel conformance-doc bench lint cross install clean
+.PHONY: all build test test-unit test-kernel test-peers chrony-peers conformance-doc bench lint cross install clean
 
 all: build
 
@@ -20,11 +20,12 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: test-unit test-kernel
+test: test-unit test-kernel test-peers
 
-# Every package's tests; the qemu rig is skipped (test-kernel runs it).
+# Every package's tests; the qemu rig and the chrony peers are skipped
+# (test-kernel and test-peers run them).
 test-unit:
-	SLEWD_SKIP_KERNEL=1 $(GO) test ./...
+	SLEWD_SKIP_KERNEL=1 SLEWD_SKIP_PEERS=1 $(GO) test ./...
 
 # The real-kernel rig: boots throwaway qemu guests (test/kernel, docs/rig.md),
 # prints the conformance table and keeps it in bin/conformance.md. Fails if
@@ -64,3 +65,13 @@ install: build
 
 clean:
 	rm -rf bin
+
+# Real NTP peers (test/peers): Debian's chronyd 4.3 as loopback servers
+# (-x, in a user namespace) and chronyd -Q as a reference client. chrony is
+# unpacked, never installed; the suite fails if it cannot run.
+PEERS_CACHE ?= $(CURDIR)/test/peers/.cache
+chrony-peers:
+	test/peers/fetch-chrony.sh $(PEERS_CACHE)
+
+test-peers: chrony-peers
+	SLEWD_SKIP_PEERS= SLEWD_PEERS_CACHE=$(PEERS_CACHE) $(GO) test -count=1 -v ./test/peers/
