@@ -30,23 +30,24 @@ const (
 	TolExact = 0.0  // kernel integers read back (tick, freq units, status, maxerror)
 )
 
-// TickQuantum is how late after a REALTIME second boundary a real kernel
-// may switch to the next singleshot or PLL chunk: second_overflow runs
-// when timekeeping accumulates the 1/HZ interval that crossed the second
-// (accumulate_nsecs_to_secs), so up to one tick late; Debian's cloud
-// kernel has HZ=250. (On a NO_HZ CPU left idle, the switch waits for the
-// next wakeup instead, which can be far later: the rig keeps the guest's
-// tick running.) The simulator switches exactly at the boundary.
-const TickQuantum = 4 * time.Millisecond
+// AccumulationInterval is the granularity at which a real kernel switches
+// singleshot and PLL chunks: second_overflow runs while timekeeping
+// accumulates whole intervals of 1/HZ of the clocksource (4 ms of RAW at
+// Debian's HZ=250), at the first one past the REALTIME second. The grid
+// is fixed in RAW while a chunk changes REALTIME's rate, so the delay
+// changes from second to second in [0, 4 ms); the simulator switches at
+// the second itself. (On a NO_HZ CPU left idle the switch waits for the
+// next wakeup instead; the rig keeps the guest's tick running.)
+const AccumulationInterval = 4 * time.Millisecond
 
-// SwitchTol is the phase tolerance of a delivered correction whose chunk
-// rates change by changes (µs per second each) at second boundaries in
-// the window: each switch may come up to TickQuantum late, keeping the old
-// chunk for that long.
+// SwitchTol is the tolerance of a correction delivered in chunks whose
+// rates change by changes (µs per second each) within the window: each
+// switch may come up to one AccumulationInterval late, keeping the old
+// chunk for that long, and nobody can observe by how much.
 func SwitchTol(changes ...float64) float64 {
 	tol := TolPhase
 	for _, c := range changes {
-		tol += math.Abs(c) * TickQuantum.Seconds()
+		tol += math.Abs(c) * AccumulationInterval.Seconds()
 	}
 	return tol
 }
@@ -240,6 +241,22 @@ func (s *Session) Expect(name, unit string, value, tol, expect, expectTol float6
 
 // us converts a duration to float µs.
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+// rateBetween measures REALTIME's rate against RAW, in ppm, between two
+// REALTIME instants in the middle of their seconds.
+func (s *Session) rateBetween(a, b time.Time) (float64, error) {
+	ma, err := s.PhaseAt(a)
+	if err != nil {
+		return 0, err
+	}
+	mb, err := s.PhaseAt(b)
+	if err != nil {
+		return 0, err
+	}
+	// RAW advanced by REALTIME's advance minus the change of REALTIME−RAW.
+	dm := float64(mb - ma)
+	return dm / (float64(b.Sub(a)) - dm) * 1e6, nil
+}
 
 // ratePPM measures REALTIME's rate against RAW over d of MONOTONIC.
 func (s *Session) ratePPM(d time.Duration) (float64, error) {
