@@ -481,6 +481,11 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 	switch r.kind {
 	case replySample:
 		s.status, s.kiss = "", ""
+		// A server that answers normally again gets polled faster again,
+		// halving the RATE backoff per answer.
+		if s.rateMin /= 2; s.rateMin < MinPollFloor {
+			s.rateMin = 0
+		}
 		res := s.filter.add(r.sample)
 		c.adaptPoll(s, res)
 		if res <= spike {

@@ -273,7 +273,7 @@ func TestSimRateLengthensPoll(t *testing.T) {
 	r.w.Run(30 * time.Minute)
 	rate := r.net.Server(names[2])
 	before := r.report(t, names[2]).Poll
-	n0 := rate.Counters().Received
+	n0, m0 := rate.Counters().Received, r.net.Server(names[0]).Counters().Received
 	cfg := rate.Config()
 	cfg.Kiss = "RATE"
 	rate.SetConfig(cfg)
@@ -286,13 +286,22 @@ func TestSimRateLengthensPoll(t *testing.T) {
 		t.Errorf("kiss code %q", after.KissCode)
 	}
 	got := rate.Counters().Received - n0
-	normal := r.net.Server(names[0]).Counters().Received - n0
+	normal := r.net.Server(names[0]).Counters().Received - m0
+	t.Logf("poll %v before the kiss, %v after; in 2.5 h the kissing server got %d queries, a normal one %d", before, after.Poll, got, normal)
 	// 2 h at 64 s is ~112 queries; after the kiss at ≥256 s at most ~30.
 	if got > 32 || normal < 100 {
 		t.Errorf("in 2 h the kissing server got %d queries, a normal one %d", got, normal)
 	}
 	// The kiss did not poison the estimate (beevik returns a garbage offset for it).
 	checkAccuracy(t, r, 30*time.Minute, time.Millisecond)
+
+	// Answering normally again, the server is polled at 64 s again, soon.
+	cfg.Kiss = ""
+	rate.SetConfig(cfg)
+	r.w.Run(r.w.Now() + 2*after.Poll + 10*time.Minute)
+	if p := r.report(t, names[2]).Poll; p != 64*time.Second {
+		t.Errorf("poll %v after the server stopped kissing, want back to 64s", p)
+	}
 }
 
 func TestSimUnsynchronizedIgnored(t *testing.T) {

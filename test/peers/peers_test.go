@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) {
@@ -213,4 +214,29 @@ func TestSymmetricKeys(t *testing.T) {
 			t.Errorf("key %s from %s: exit %d, stderr %q", tc.id, filepath.Base(tc.file), code, stderr)
 		}
 	}
+}
+
+// The wall time of `slewd query --samples 1` (the process, in a user
+// namespace) against four chrony servers on loopback and against one.
+func BenchmarkQueryFourChronyServers(b *testing.B) {
+	var addrs []string
+	for i := 0; i < 4; i++ {
+		addrs = append(addrs, startChrony(b, chronyConfig{Stratum: 8 + i}).Addr())
+	}
+	run := func(servers []string) time.Duration {
+		start := time.Now()
+		if r, stderr, code := slewdQuery(b, append([]string{"--samples", "1", "--min-sources", "1"}, servers...)...); code != 0 || r.Estimate == nil {
+			b.Fatalf("exit %d: %s", code, stderr)
+		}
+		return time.Since(start)
+	}
+	var four, one time.Duration
+	for b.Loop() {
+		four += run(addrs)
+		one += run(addrs[:1])
+	}
+	n := time.Duration(b.N)
+	b.ReportMetric(float64(four/n)/1e6, "ms/4-servers")
+	b.ReportMetric(float64(one/n)/1e6, "ms/1-server")
+	b.ReportMetric(float64(four)/float64(one), "ratio")
 }
