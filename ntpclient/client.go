@@ -314,6 +314,16 @@ func (c *Client) Start() {
 	c.launchDue(now)
 }
 
+// PollNow makes every source's next query due now (a network that just
+// came up, a test). It does not restart bursts or undo backoffs, and
+// never puts a second query to a source in flight.
+func (c *Client) PollNow() {
+	now := c.env.Clock.Raw()
+	for _, s := range c.sources {
+		s.next = min(s.next, now)
+	}
+}
+
 // Tick does what is due and returns how long until the next thing is. The
 // schedule is kept on CLOCK_MONOTONIC_RAW, but the caller waits on
 // CLOCK_MONOTONIC, which slewing makes run up to 10 % fast or slow, so
@@ -733,7 +743,7 @@ func (c *Client) remove(s *source) {
 // sample, and records every source's part in it. It returns the estimate
 // if the quorum is met.
 func (c *Client) estimate() *Estimate {
-	at, rmr, ok := c.newest()
+	at, rmr, ok := c.newest(false)
 	c.lastSel = map[*source]selInfo{}
 	if !ok {
 		c.lastReason = "no usable source"
@@ -787,10 +797,10 @@ func rootDistance(out filterOut) time.Duration {
 }
 
 // newest is the RAW time and REALTIME − RAW of the newest sample of any
-// usable source.
-func (c *Client) newest() (at, rmr time.Duration, ok bool) {
+// usable source (of any source at all if all is set).
+func (c *Client) newest(all bool) (at, rmr time.Duration, ok bool) {
 	for _, s := range c.sources {
-		if s.filter.len() > 0 && c.unusable(s) == "" {
+		if s.filter.len() > 0 && (all || c.unusable(s) == "") {
 			if last := s.filter.newest(); !ok || last.Raw > at {
 				at, rmr, ok = last.Raw, last.RealMinusRaw, true
 			}
@@ -826,10 +836,9 @@ func (c *Client) unusable(s *source) string {
 
 // Reports is the state of every source now.
 func (c *Client) Reports() []SourceReport {
-	at, rmr, ok := c.newest()
-	if !ok {
-		at, rmr = c.env.Clock.Raw(), 0
-	}
+	// Offsets are shown at the newest sample, where REALTIME − RAW is
+	// known exactly; with no sample at all there are no offsets to show.
+	at, rmr, _ := c.newest(true)
 	return c.reports(at, rmr)
 }
 

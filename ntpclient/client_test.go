@@ -241,3 +241,44 @@ func ExampleMeasure() {
 	fmt.Println(est.Offset.Round(10*time.Millisecond), est.Sources)
 	// Output: 2s 1
 }
+
+// Reports show the offsets of sources that have samples even when none is
+// usable any more (here: the server stopped answering and became unreachable).
+func TestReportsAfterSourcesDie(t *testing.T) {
+	srv, addrs := startServers(t, ntptest.ServerConfig{Offset: 3 * time.Second})
+	env := realEnv()
+	c, err := ntpclient.NewClient(ntpclient.Config{Servers: addrs, Burst: 1, Timeout: 50 * time.Millisecond, FixedPoll: 16 * time.Second}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	ev, _ := env.Loop.Wait(context.Background(), time.Second)
+	if est, _ := c.Handle(ev); est == nil {
+		t.Fatal("no estimate from the first answer")
+	}
+	cfg := srv[0].Config()
+	cfg.Drop = true
+	srv[0].SetConfig(cfg)
+	for i := 0; i < 8; i++ { // eight silent polls empty the reach register
+		ntpclientForceQuery(t, c, env)
+	}
+	r := c.Reports()[0]
+	if r.Reach != 0 || !strings.HasPrefix(r.Reason, "unreachable") {
+		t.Fatalf("report %+v", r)
+	}
+	if d := r.Offset - 3*time.Second; d.Abs() > time.Millisecond {
+		t.Errorf("offset %v of the dead source, want its last measurement ~3s", r.Offset)
+	}
+}
+
+// ntpclientForceQuery makes the client's next poll due now and waits for its outcome.
+func ntpclientForceQuery(t *testing.T, c *ntpclient.Client, env ntpclient.Env) {
+	t.Helper()
+	c.PollNow()
+	c.Tick()
+	ev, err := env.Loop.Wait(context.Background(), time.Second)
+	if err != nil || ev == nil {
+		t.Fatalf("no query outcome: %v", err)
+	}
+	c.Handle(ev)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +68,10 @@ func queryAction(c *cli.Context) error {
 	env := ntpclient.Env{Clock: clock.System{}, Loop: clock.NewSystemLoop(1024), Logger: log}
 	est, err := ntpclient.Measure(c.Context, cfg, env, c.Duration("deadline"))
 	var none *ntpclient.NoEstimateError
-	if err != nil && !errors.As(err, &none) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return cli.Exit("slewd query: interrupted", 1)
+	case err != nil && !errors.As(err, &none):
 		return cli.Exit("slewd query: "+err.Error(), 2) // bad configuration
 	}
 	if c.Bool("json") {
