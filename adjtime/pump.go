@@ -24,22 +24,22 @@ func chunkEffect(c, base float64) float64 { return c / (1 + base + c) }
 // inverse of chunkEffect.
 func chunkFor(e, base float64) float64 { return e * (1 + base) / (1 - e) }
 
-// remainingEffect is what the chunk c of the current second will still
-// deliver from REALTIME phase frac (0..1 within the second) to its end.
-func remainingEffect(c, base, frac float64) float64 {
-	return chunkEffect(c, base) * (1 - frac)
-}
+// landingShare is the part of what is left that the next second removes
+// once the end is near. Less than all of it: a chunk may run a few
+// percent longer than a second (on an idle tickless kernel it runs until
+// the next wakeup), and it must never carry the clock past zero.
+const landingShare = 0.95
 
 // pumpArm returns the PLL offset to arm now (seconds) so that the next
-// REALTIME second removes as much of need (seconds of REALTIME − RAW still
-// to correct after the current second) as maxRate (s/s) allows.
+// second removes as much of need (seconds of REALTIME − RAW still to
+// correct after the chunk now running) as maxRate (s/s) allows.
 //
-// While |need| is at least four times what one second can remove, the arm
-// is 4·maxRate, no more than need: if slewd dies, the kernel delivers at
-// most need, so the clock cannot overshoot. In the last few seconds the arm
-// is four times the chunk that lands exactly on need; the next step
-// cancels what is left. Only there could a kill overshoot, by at most
-// three of those last chunks (see docs/crash-safety.md).
+// While |need| is at least what a full-rate arm would drain, the arm is
+// 4·maxRate: if slewd dies, the kernel delivers no more than need, so the
+// clock cannot overshoot. Near the end the arm is four times the chunk
+// that removes landingShare of need in one second; the next step re-arms.
+// Only there could a kill overshoot, by at most three of those chunks
+// (see docs/crash-safety.md).
 func pumpArm(need, maxRate, base float64) float64 {
 	if need == 0 {
 		return 0
@@ -48,7 +48,7 @@ func pumpArm(need, maxRate, base float64) float64 {
 	if math.Abs(need) >= math.Abs(drainEffect(full/pllShare, base)) {
 		return full / pllShare
 	}
-	c := chunkFor(need, base)
+	c := chunkFor(landingShare*need, base)
 	if math.Abs(c) > maxRate {
 		c = full
 	}

@@ -86,8 +86,9 @@ type Slewer struct {
 	status             int32   // status bits last written
 
 	// PLL pump state.
-	armed  float64 // seconds armed at the last write
-	armSec int64   // REALTIME second of the last arm
+	armed   float64 // seconds armed at the last write
+	armedNs int64   // what the kernel read back for it, ns
+	armSec  int64   // REALTIME second of the last arm
 	chunk  float64 // rate of the current second's PLL chunk, s/s
 
 	// What the last measurement saw.
@@ -286,22 +287,32 @@ func (s *Slewer) pump() (time.Duration, error) {
 	}
 	rd, _ := s.Measure()
 	sec, frac := splitSecond(rd.Real)
-	if sec > s.armSec && cur.Status&clock.StaPLL != 0 {
-		// At least one second boundary since the last arm: the kernel
-		// took a quarter of what was left and 3/4 remain, so the chunk
-		// now running is a third of what remains.
+	s.checkInterference(&cur)
+	idle := s.armedNs == 0 && s.chunk == 0
+	if !idle && !s.takenSinceArm(&cur) {
+		if sec == s.armSec {
+			// Woken before the second boundary: come back just after it.
+			return rd.Raw + s.rawUntilPhase(frac, stepPhase, s.chunk), nil
+		}
+		// Past the boundary, but timekeeping has not accumulated the
+		// interval that crossed it (at most 1/HZ of RAW): a moment more.
+		return rd.Raw + 2*time.Millisecond, nil
+	}
+	// The kernel has just moved a quarter of the armed offset into this
+	// second (tc 0), leaving three quarters: the chunk now running is a
+	// third of what is left. It runs until timekeeping next crosses a
+	// second: at the boundary on a busy CPU, at the next wakeup (ours,
+	// just after the boundary) on an idle tickless one. (With nothing
+	// armed and nothing running, the first arm need not wait for a
+	// boundary.)
+	if !idle {
 		s.chunk = float64(cur.Offset) / 3 / 1e9
 		if cur.Status&clock.StaNano == 0 {
 			s.chunk *= 1000
 		}
 	}
-	s.checkInterference(&cur)
-	// Arm mid-second, well away from the boundary where the kernel takes
-	// its chunk, so that what is running now is known.
-	if frac < 0.2 || frac > 0.8 {
-		return rd.Raw + s.rawUntilPhase(frac, s.chunk), nil
-	}
-	need := -s.lastErr - remainingEffect(s.chunk, s.baseRate, frac)
+	running := 1 - frac + stepPhase/2
+	need := -s.lastErr - chunkEffect(s.chunk, s.baseRate)*running
 	arm := pumpArm(need, s.maxRate(), s.baseRate)
 	if math.Abs(need) < pumpTolerance.Seconds() {
 		arm = 0
@@ -312,13 +323,33 @@ func (s *Slewer) pump() (time.Duration, error) {
 	if arm == 0 && math.Abs(s.chunk) < 1e-9 {
 		return Idle, nil // landed: nothing to do until a new target
 	}
-	return rd.Raw + s.rawUntilPhase(frac, arm*pllShare), nil
+	return rd.Raw + s.rawUntilPhase(frac, stepPhase, s.chunk), nil
+}
+
+// stepPhase is where in its second REALTIME is when the pump steps: just
+// after the boundary, once the kernel has taken the chunk for the second.
+const stepPhase = 0.02
+
+// takenSinceArm says whether second_overflow has run since the last arm:
+// the kernel then holds three quarters of what was armed, no longer all
+// of it (its readback of an arm is exact to the nanosecond).
+func (s *Slewer) takenSinceArm(cur *clock.Timex) bool {
+	off := cur.Offset
+	if cur.Status&clock.StaNano == 0 {
+		off *= 1000
+	}
+	if s.armedNs > -8 && s.armedNs < 8 {
+		// Too little armed to see a quarter of it go (the readback is
+		// exact to a nanosecond): go by the second boundary.
+		return s.armSec < s.clk.Now().Unix()
+	}
+	return off-s.armedNs < -1 || off-s.armedNs > 1
 }
 
 // rawUntilPhase is how much CLOCK_MONOTONIC_RAW passes until REALTIME is
-// next at phase 0.5 of its second, running at the base rate plus chunk.
-func (s *Slewer) rawUntilPhase(frac, chunk float64) time.Duration {
-	return time.Duration(float64(untilPhase(frac, 0.5)) / (1 + s.baseRate + chunk))
+// next at phase of its second, running at the base rate plus chunk.
+func (s *Slewer) rawUntilPhase(frac, phase, chunk float64) time.Duration {
+	return time.Duration(float64(untilPhase(frac, phase)) / (1 + s.baseRate + chunk))
 }
 
 // arm writes the PLL offset (ns) together with the sync status, in one call.
@@ -329,7 +360,10 @@ func (s *Slewer) arm(offset float64, sec int64) error {
 	if err := s.adjtimex(&tx); err != nil {
 		return fmt.Errorf("arming a PLL correction of %v: %w", time.Duration(tx.Offset), err)
 	}
-	s.armed, s.armSec = offset, sec
+	s.armed, s.armSec, s.armedNs = offset, sec, tx.Offset
+	if tx.Status&clock.StaNano == 0 {
+		s.armedNs *= 1000
+	}
 	return nil
 }
 
@@ -404,10 +438,11 @@ func (s *Slewer) Release() error {
 	}
 	rd, _ := s.Measure()
 	_, frac := splitSecond(rd.Real)
-	if sec, _ := splitSecond(rd.Real); sec > s.armSec && cur.Status&clock.StaPLL != 0 {
+	if cur.Status&clock.StaPLL != 0 && s.takenSinceArm(&cur) {
 		s.chunk = float64(cur.Offset) / 3 / 1e9
 	}
-	need := -s.lastErr - remainingEffect(s.chunk, s.baseRate, frac)
+	// The chunk running now goes on until the next second at most.
+	need := -s.lastErr - chunkEffect(s.chunk, s.baseRate)*(1-frac)
 	pll := safeArm(need, s.baseRate)
 	rest := need - drainEffect(pll, s.baseRate)
 	if err := s.arm(pll, s.armSec); err != nil {
@@ -442,8 +477,8 @@ func splitSecond(t time.Time) (int64, float64) {
 // within its second.
 func untilPhase(frac, phase float64) time.Duration {
 	d := phase - frac
-	if d <= 0.05 {
-		d++
+	if d < 0.05 {
+		d++ // this second's turn has come (or nearly): the next one
 	}
 	return time.Duration(d * 1e9)
 }

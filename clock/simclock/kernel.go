@@ -65,6 +65,19 @@ type KernelConfig struct {
 	// ClockError is the initial CLOCK_REALTIME minus true time.
 	ClockError time.Duration
 	Oscillator
+
+	// When second_overflow runs (and a new singleshot or PLL chunk takes
+	// over). By default exactly at each REALTIME second. A real kernel runs
+	// it while accumulating time, in intervals of 1/HZ of RAW:
+	// AccumulationGrid runs it at the first such interval past the second,
+	// on a grid of RAW with a phase drawn from the seed, as a busy CPU
+	// with its tick running does. Tickless runs it at the next wakeup
+	// instead (a timer or a packet for any process, or a tick or frequency
+	// change), or MaxIdle after the second at the latest (default 1 s), as
+	// an idle NO_HZ kernel does.
+	AccumulationGrid bool
+	Tickless         bool
+	MaxIdle          time.Duration
 }
 
 // ntpState is struct ntp_data plus the TAI offset.
@@ -112,6 +125,13 @@ type Kernel struct {
 	rtcDue   float64 // true time of the next RTC write (if synchronized); <0 none
 	observer Observer
 	bootID   int
+
+	grid      bool
+	tickless  bool
+	maxIdle   float64
+	gridPhase float64 // RAW phase of the accumulation grid, s
+	pending   []int64 // REALTIME seconds crossed whose second_overflow has not run
+	pendingAt float64 // true time at which they run (if not woken before)
 }
 
 // Observer sees every piece of the REALTIME trajectory: each linear
@@ -136,7 +156,12 @@ func newKernel(epoch time.Time, cfg KernelConfig, rng *rand.Rand) *Kernel {
 	if cfg.Uptime == 0 {
 		cfg.Uptime = 2 * time.Second
 	}
-	k := &Kernel{hz: cfg.HZ, osc: cfg.Oscillator, rng: rng, epoch: epoch}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = time.Second
+	}
+	k := &Kernel{hz: cfg.HZ, osc: cfg.Oscillator, rng: rng, epoch: epoch,
+		grid: cfg.AccumulationGrid, tickless: cfg.Tickless, maxIdle: cfg.MaxIdle.Seconds()}
+	k.gridPhase = rng.Float64() / float64(cfg.HZ)
 	k.boot(0, cfg.Uptime, cfg.ClockError)
 	k.drift = cfg.DriftPPM * 1e-6
 	k.nextWander = 1
@@ -165,6 +190,7 @@ func (k *Kernel) boot(t float64, uptime, clockError time.Duration) {
 	}
 	k.ntpClear()
 	k.nextOverflow = int64(math.Floor(k.realFrac())) + k.wallSec + 1
+	k.pending = nil
 	k.rtcDue = -1
 	k.bootID++
 }
@@ -327,6 +353,9 @@ func (k *Kernel) advance(tEnd, monoEnd float64) bool {
 		if k.rtcDue >= 0 && k.rtcDue < end {
 			end, what = k.rtcDue, 4
 		}
+		if len(k.pending) > 0 && k.pendingAt < end {
+			end, what = k.pendingAt, 5
+		}
 		if end < k.t {
 			end = k.t
 		}
@@ -346,10 +375,23 @@ func (k *Kernel) advance(tEnd, monoEnd float64) bool {
 		case 1:
 			secs := k.nextOverflow
 			k.nextOverflow++
-			if leap := k.secondOverflow(secs); leap != 0 {
-				k.step(float64(leap), "leap second")
-				k.nextOverflow = secs + 1 + int64(leap)
+			switch {
+			case k.tickless:
+				if len(k.pending) == 0 {
+					k.pendingAt = k.t + k.maxIdle
+				}
+				k.pending = append(k.pending, secs)
+			case k.grid:
+				// The first accumulation interval of RAW past this instant.
+				n := math.Floor((k.raw-k.gridPhase)*float64(k.hz)) + 1
+				g := k.gridPhase + n/float64(k.hz)
+				k.pending = append(k.pending, secs)
+				k.pendingAt = k.t + (g-k.raw)/rawRate
+			default:
+				k.runOverflow(secs)
 			}
+		case 5:
+			k.runPending()
 		case 2:
 			k.drift += k.osc.Wander * k.rng.NormFloat64()
 			k.nextWander++
@@ -363,6 +405,33 @@ func (k *Kernel) advance(tEnd, monoEnd float64) bool {
 				k.rtcDue = -1
 			}
 		}
+	}
+}
+
+// runOverflow runs second_overflow for REALTIME second secs, with what a
+// leap second does to REALTIME.
+func (k *Kernel) runOverflow(secs int64) {
+	if leap := k.secondOverflow(secs); leap != 0 {
+		k.step(float64(leap), "leap second")
+		k.nextOverflow = secs + 1 + int64(leap)
+		k.pending = k.pending[:0]
+	}
+}
+
+// runPending runs the second_overflows that accumulation has not reached
+// yet, oldest first, as timekeeping does when it catches up.
+func (k *Kernel) runPending() {
+	for len(k.pending) > 0 {
+		secs := k.pending[0]
+		k.pending = k.pending[1:]
+		k.runOverflow(secs)
+	}
+}
+
+// wake is an interrupt: a tickless kernel catches its timekeeping up.
+func (k *Kernel) wake() {
+	if k.tickless {
+		k.runPending()
 	}
 }
 
@@ -386,6 +455,9 @@ func (k *Kernel) adjtimex(tx *clock.Timex, capSysTime bool) (clock.State, error)
 	if err := k.validate(tx, capSysTime); err != nil {
 		return 0, err
 	}
+	if tx.Modes&(clock.AdjTick|clock.AdjFrequency) != 0 && tx.Modes&0x8000 == 0 {
+		k.wake() // do_adjtimex runs timekeeping_advance for these
+	}
 	if tx.Modes&clock.AdjSetOffset != 0 {
 		nsec := tx.Time.Usec
 		if tx.Modes&clock.AdjNano == 0 {
@@ -396,6 +468,7 @@ func (k *Kernel) adjtimex(tx *clock.Timex, capSysTime bool) (clock.State, error)
 		if k.realSeconds()+delta < k.mono {
 			return 0, syscall.EINVAL
 		}
+		k.runPending() // timekeeping_inject_offset first brings the clock up to date
 		k.step(delta, "ADJ_SETOFFSET")
 		k.ntpClear()
 		k.nextOverflow = k.wallSec + int64(math.Floor(k.realFrac())) + 1

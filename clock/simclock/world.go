@@ -210,6 +210,7 @@ func (w *World) Run(until time.Duration) {
 			tm := heap.Pop(&w.timers).(*timer)
 			if tm.b != nil && tm.b.timer == tm {
 				tm.b.timer = nil
+				w.k.wake()
 				w.wakeLocked(tm.b, true)
 			}
 			continue
@@ -217,6 +218,7 @@ func (w *World) Run(until time.Duration) {
 		if evAt > end {
 			return
 		}
+		w.k.wake()
 		ev := heap.Pop(&w.events).(*event)
 		w.mu.Unlock()
 		ev.f()

@@ -120,16 +120,23 @@ func TestNotifySystemd(t *testing.T) {
 			Notify: func(s string) { sdNotify(s) }, Watchdog: 10 * time.Second, Log: discard()})
 		return d.run(ctx)
 	})
-	w.Run(time.Minute)
-	got := map[string]bool{}
-	buf := make([]byte, 512)
-	conn.SetReadDeadline(time.Now().Add(time.Second))
-	for {
-		n, err := conn.Read(buf)
-		if err != nil {
-			break
+	// Read as systemd does, while the daemon runs.
+	msgs := make(chan string, 1000)
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
 		}
-		msg := string(buf[:n])
+	}()
+	w.Run(time.Minute)
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	got := map[string]bool{}
+	for msg := range msgs {
 		k, _, _ := strings.Cut(msg, "=")
 		got[k] = true
 		if k == "STATUS" && !strings.Contains(msg, "left to slew") {

@@ -23,6 +23,9 @@ func sdNotify(state string) error {
 		return err
 	}
 	defer conn.Close()
+	// systemd always drains its socket; anything else must not be able to
+	// stall the daemon.
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err = conn.Write([]byte(state))
 	return err
 }
