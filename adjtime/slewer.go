@@ -89,7 +89,7 @@ type Slewer struct {
 	armed   float64 // seconds armed at the last write
 	armedNs int64   // what the kernel read back for it, ns
 	armSec  int64   // REALTIME second of the last arm
-	chunk  float64 // rate of the current second's PLL chunk, s/s
+	chunk   float64 // rate of the current second's PLL chunk, s/s
 
 	// What the last measurement saw.
 	lastErr   float64 // REALTIME − target, s: positive is ahead
