@@ -91,6 +91,10 @@ func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
 	}
 	c, log := env.Net.Clock, env.log()
 	rep := Report{DryRun: cfg.DryRun, StartRaw: c.Raw()}
+	// A bad configuration is a usage error, whatever the privileges.
+	if _, err := ntpclient.NewClient(cfg.Client, env.Net); err != nil {
+		return rep, err
+	}
 	if !cfg.DryRun {
 		// Fail before measuring: without the capability nothing can be done.
 		if err := clock.CanAdjust(c); err != nil {

@@ -43,6 +43,9 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	}
 	c, log := env.Net.Clock, env.log()
 	rep := Report{DryRun: cfg.Query, StartRaw: c.Raw()}
+	if _, err := ntpclient.NewClient(cfg.Client, env.Net); err != nil {
+		return rep, err
+	}
 	if !cfg.Query && !cfg.Force && env.Run != nil {
 		if st, ok, err := ReadDaemonStatus(env.Run); err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
 			rep.Action, rep.ExitCode = ActionNone, ExitOK

@@ -26,6 +26,7 @@ func clientFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: ntpclient.DefaultTimeout, Usage: "how long a query waits for its answer"},
 		&cli.StringFlag{Name: "keyfile", EnvVars: []string{"SLEWD_KEYFILE"}, Usage: "chrony-format key file for symmetric-key authentication"},
 		&cli.UintFlag{Name: "key", EnvVars: []string{"SLEWD_KEY"}, Usage: "key id in --keyfile to authenticate queries with"},
+		serversFromFlag(),
 	}
 }
 
@@ -40,6 +41,10 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		MaxPoll:    c.Duration("maxpoll"),
 		FixedPoll:  c.Duration("poll"),
 		Timeout:    c.Duration("timeout"),
+	}
+	id, keyfile := uint32(c.Uint("key")), c.String("keyfile")
+	if err := applyServersFrom(c, &cfg, &id, &keyfile); err != nil {
+		return cfg, err
 	}
 	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 {
 		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server or --pool (e.g. `slewd "+c.Command.Name+" pool.ntp.org`)", 2)
@@ -57,11 +62,11 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 			return cfg, cli.Exit(fmt.Sprintf("--%s %v: never poll more often than every %v (RFC 4330)", d.name, d.v, ntpclient.MinPollFloor), 2)
 		}
 	}
-	if id := c.Uint("key"); id != 0 || c.String("keyfile") != "" {
-		if id == 0 || c.String("keyfile") == "" {
+	if id != 0 || keyfile != "" {
+		if id == 0 || keyfile == "" {
 			return cfg, cli.Exit("authentication needs both --keyfile FILE and --key ID", 2)
 		}
-		k, err := ntpclient.ReadKeyFile(c.String("keyfile"), uint32(id))
+		k, err := ntpclient.ReadKeyFile(keyfile, id)
 		if err != nil {
 			return cfg, cli.Exit(err.Error(), 2)
 		}

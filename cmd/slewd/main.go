@@ -58,7 +58,10 @@ func main() {
 		args = append([]string{"slewd", "ntpdate"}, args[1:]...)
 	}
 	if err := newApp().RunContext(ctx, args); err != nil {
-		fmt.Fprintln(os.Stderr, "slewd:", err)
+		// An empty message: the command has already said it (ntpdate's lines).
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "slewd:", msg)
+		}
 		if ec, ok := err.(cli.ExitCoder); ok {
 			os.Exit(ec.ExitCode())
 		}
