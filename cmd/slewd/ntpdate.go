@@ -330,8 +330,8 @@ func ntpdateResult(sink ntpdateSink, rep boot.Report) error {
 		sink.Err("slewd run is keeping the clock, exiting (--force to slew anyway)")
 		return cli.Exit("", 1)
 	case rep.Refused:
-		sink.Err(fmt.Sprintf("offset %.6f sec is too large to slew (over %v) and a step back is not allowed: "+
-			"use `slewd boot` (steps once, before services start) or `slewd run`", rep.Offset.Seconds(), boot.MaxSingleshot))
+		sink.Err(fmt.Sprintf("offset %.6f sec is too large to slew (over %.0f s) and a step back is not allowed: "+
+			"use `slewd boot` (steps once, before services start) or `slewd run`", rep.Offset.Seconds(), boot.MaxSingleshot.Seconds()))
 		return cli.Exit("", 1)
 	}
 	if rep.BackwardRefused {
