@@ -105,7 +105,9 @@ type Client struct {
 
 	lastEst    *Estimate
 	lastSel    map[*source]selInfo
-	lastReason string // why the last selection gave no estimate
+	pollLimit  time.Duration             // SetPollLimit
+	lastPhase  map[*source]time.Duration // each candidate's filtered phase in the last selection
+	lastReason string                    // why the last selection gave no estimate
 }
 
 type selInfo struct {
@@ -509,6 +511,11 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 			if est != nil && !c.lastSel[s].selected {
 				est = nil
 			}
+			if est != nil {
+				est.Sample = r.sample
+				est.SampleBound = (max(r.sample.Delay-s.filter.minDelay(), 0) + s.filter.minDelaySlack()) / 2
+				est.SampleBias = c.lastPhase[s] - est.Phase()
+			}
 		}
 	case replyKiss:
 		s.kiss = r.kiss
@@ -592,9 +599,17 @@ func (c *Client) interval(s *source) time.Duration {
 	d := s.poll
 	if c.cfg.FixedPoll != 0 {
 		d = c.cfg.FixedPoll
+	} else if c.pollLimit > 0 && s.reach != 0 {
+		d = min(d, max(c.pollLimit, c.cfg.MinPoll))
 	}
 	return max(d, s.rateMin)
 }
+
+// SetPollLimit caps the adaptive poll interval below MaxPoll (0: no cap),
+// for a consumer that knows how long the local clock stays predictable:
+// polling less often than that lets its error grow unseen. A fixed poll
+// and a server's RATE request still win.
+func (c *Client) SetPollLimit(d time.Duration) { c.pollLimit = d }
 
 func (c *Client) schedule(s *source, now time.Duration) {
 	switch {
@@ -745,6 +760,7 @@ func (c *Client) remove(s *source) {
 func (c *Client) estimate() *Estimate {
 	at, rmr, ok := c.newest(false)
 	c.lastSel = map[*source]selInfo{}
+	c.lastPhase = map[*source]time.Duration{}
 	if !ok {
 		c.lastReason = "no usable source"
 		return nil
@@ -758,6 +774,7 @@ func (c *Client) estimate() *Estimate {
 			continue
 		}
 		out := s.filter.output(at)
+		c.lastPhase[s] = out.Phase
 		lambda := rootDistance(out)
 		if lambda > c.cfg.MaxDistance {
 			c.lastSel[s] = selInfo{reason: fmt.Sprintf("root distance %v exceeds the maximum %v", lambda.Round(time.Microsecond), c.cfg.MaxDistance)}

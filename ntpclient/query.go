@@ -158,6 +158,15 @@ func classify(p queryParams, resp *ntp.Response, err error, before, after clock.
 	mid := t1.Add(t4.Sub(t1) / 2)
 	r.sample.RealMinusRaw = interpolate(before, after, mid)
 	r.sample.Raw = time.Duration(mid.UnixNano()) - r.sample.RealMinusRaw
+	// The round trip on RAW: while slewing, REALTIME runs up to 10 % fast
+	// or slow, which would shrink or stretch the delay measured on it, and
+	// with it the minimum delay the filters measure every sample against.
+	if span := after.Real.Sub(before.Real); span > 0 {
+		k := float64(after.RealMinusRaw()-before.RealMinusRaw()) / float64(span)
+		local := float64(t4.Sub(t1)) * (1 - k)
+		server := resp.Timestamps.ServerXmit.Sub(resp.Timestamps.ServerRecv)
+		r.sample.Delay = max(time.Duration(local)-server, 0)
+	}
 	if validSample(r.sample) != nil {
 		r.kind, r.detail = replyBad, fmt.Sprintf("unusable reply: offset %v or delay %v out of range", resp.ClockOffset, resp.RTT)
 		return r

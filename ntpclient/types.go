@@ -91,6 +91,18 @@ type Estimate struct {
 	Leap Leap
 	// Details has one entry for every source, selected or not.
 	Details []SourceReport
+
+	// Sample is the new sample that produced this estimate; its source is
+	// among those combined. SampleBound is half its delay above the least
+	// its source has shown lately (less the slack that least may still
+	// have above the path's true floor), and SampleBias its source's
+	// filtered phase minus the combined phase. Sample.Phase() − SampleBias
+	// is a fresh measurement of the combination, off by at most
+	// SampleBound (plus what the path's unknowable asymmetry adds to every
+	// sample alike): bounded noise, which tells a filter more than Jitter.
+	Sample      Sample
+	SampleBound time.Duration
+	SampleBias  time.Duration
 }
 
 // Phase is true time minus CLOCK_MONOTONIC_RAW at Raw.
