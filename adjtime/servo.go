@@ -273,3 +273,17 @@ func (s *Servo) FreqSigmaPPM() float64 { return math.Sqrt(max(s.bank[s.best].p[1
 
 // WanderPerRootSecond is the oscillator wander of the filter reported.
 func (s *Servo) WanderPerRootSecond() float64 { return math.Sqrt(s.bank[s.best].q) }
+
+// WanderUpper is a cautious figure for the wander: the posterior mean of
+// the models' wander variance, which the models that wander more dominate
+// as long as they are at all plausible. Deciding how long the clock may go
+// unobserved, erring towards too much wander costs packets; erring the
+// other way costs accuracy, and polls less often make the models harder to
+// tell apart.
+func (s *Servo) WanderUpper() float64 {
+	q := 0.0
+	for i, w := range s.weights() {
+		q += w * s.bank[i].q
+	}
+	return math.Sqrt(q)
+}

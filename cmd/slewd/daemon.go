@@ -20,6 +20,7 @@ type estimator interface {
 	Handle(ev any) (*ntpclient.Estimate, bool)
 	Tick() time.Duration
 	Reports() []ntpclient.SourceReport
+	SetPollLimit(time.Duration)
 }
 
 // daemonConfig is `slewd run` minus the servers.
@@ -194,13 +195,6 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 }
 
-// estimateSigma is the noise of an estimate for the servo. The jitter of
-// the selected sources says how much their offsets scatter; the error
-// bound (root distance) is a bound, far larger than the noise.
-func estimateSigma(est ntpclient.Estimate) time.Duration {
-	return max(est.Jitter, time.Microsecond)
-}
-
 func (d *daemon) onEstimate(est ntpclient.Estimate) error {
 	d.lastEst = &est
 	if est.Offset.Abs() > d.cfg.MaxOffset {
@@ -218,15 +212,16 @@ func (d *daemon) onEstimate(est ntpclient.Estimate) error {
 		d.log.Info("the clock is back within --max-offset; correcting it", "offset", est.Offset)
 		d.panicked = false
 	}
-	sigma := estimateSigma(est)
-	innov := d.servo.Update(est.Raw, est.Phase(), est.Error)
-	_ = sigma
+	// The servo takes the fresh sample behind the estimate, moved onto the
+	// combination of the sources, with its hard bound.
+	innov := d.servo.Update(est.Sample.Raw, est.Sample.Phase()-est.SampleBias, est.SampleBound)
 	now := d.env.Clock.Raw()
 	freq := d.servo.FreqPPM()
 	if err := d.slewer.SetBaseFrequency(freq); err != nil {
 		return err
 	}
 	d.slewer.SetTarget(now, d.servo.Phase(now), freq, est.Error+d.servo.PhaseSigma(now), d.servo.PhaseSigma(now))
+	d.env.Client.SetPollLimit(pollLimit(d.servo.WanderUpper()))
 	d.log.Debug("estimate", "offset", est.Offset, "error", est.Error, "jitter", est.Jitter, "sources", est.Sources,
 		"innovation", time.Duration(innov*1e9), "freq_ppm", freq, "wander", d.servo.WanderPerRootSecond())
 	return d.control()
@@ -321,6 +316,20 @@ func (d *daemon) shutdown(cause error) error {
 		return nil
 	}
 	return cause
+}
+
+// pollDrift is how far the oscillator may wander, unseen, between two
+// polls: the adaptive poll interval is capped where the wander the servo
+// measures would move the clock that much (√(q·τ³/3) for a random walk of
+// frequency), so polling less often never costs accuracy.
+const pollDrift = 2.5e-6 // s
+
+func pollLimit(wanderPerRootS float64) time.Duration {
+	if wanderPerRootS <= 0 {
+		return 0
+	}
+	tau := math.Cbrt(3 * pollDrift * pollDrift / (wanderPerRootS * wanderPerRootS))
+	return time.Duration(tau * 1e9)
 }
 
 // slewTime is how long a correction takes at ratePPM.

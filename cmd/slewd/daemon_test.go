@@ -59,12 +59,15 @@ func (f *fakeClient) Handle(ev any) (*ntpclient.Estimate, bool) {
 	if f.minDelay == 0 || delay < f.minDelay {
 		f.minDelay = delay
 	}
-	sigma := max(time.Duration(float64(delay-f.minDelay)/math.Sqrt(12)), 2*time.Microsecond)
+	sigma := max(time.Duration(float64(delay-f.minDelay)/math.Sqrt(12)), time.Microsecond)
+	smp := ntpclient.Sample{Raw: rd.Raw, Offset: offset, RealMinusRaw: rd.RealMinusRaw(), Delay: delay}
 	return &ntpclient.Estimate{Raw: rd.Raw, Offset: offset, RealMinusRaw: rd.RealMinusRaw(),
-		Error: (delay - f.minDelay) / 2, Jitter: sigma, Sources: 1}, true
+		Error: delay / 2, Jitter: sigma, Sources: 1, Sample: smp, SampleBound: (delay - f.minDelay) / 2}, true
 }
 
 func (f *fakeClient) Reports() []ntpclient.SourceReport { return nil }
+
+func (f *fakeClient) SetPollLimit(time.Duration) {}
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
