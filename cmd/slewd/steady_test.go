@@ -63,7 +63,7 @@ func TestSteadyStateBeatsChrony(t *testing.T) {
 	}
 }
 
-func BenchmarkSteadyStatePoll64(b *testing.B)    { benchSteady(b, 64*time.Second) }
+func BenchmarkSteadyStatePoll64(b *testing.B)   { benchSteady(b, 64*time.Second) }
 func BenchmarkSteadyStateAdaptive(b *testing.B) { benchSteady(b, 0) }
 
 func benchSteady(b *testing.B, poll time.Duration) {
