@@ -10,8 +10,17 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 DESTDIR ?=
 SBINDIR ?= /usr/local/sbin
 BENCHTIME ?= 1s
+# Where `make install` puts the integration files (dist/, docs/deploy.md).
+UNITDIR ?= /etc/systemd/system
+SYSUSERSDIR ?= /etc/sysusers.d
+INITDIR ?= /etc/init.d
+MANDIR ?= /usr/local/share/man
+DOCDIR ?= /usr/local/share/doc/slewd
+DEFAULTSFILE ?= /etc/default/slewd
+# NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
+NTPDATE ?= no
 
-.PHONY: all build test test-unit test-kernel test-peers chrony-peers conformance-doc bench lint cross install clean
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean
 
 all: build
 
@@ -20,7 +29,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: test-unit test-kernel test-peers
+test: test-unit test-units test-kernel test-peers
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).
@@ -34,6 +43,16 @@ test-kernel:
 	@mkdir -p bin
 	SLEWD_SKIP_KERNEL= SLEWD_CONFORMANCE_OUT=$(CURDIR)/bin/conformance.md \
 		$(GO) test -count=1 -timeout 30m -v ./test/kernel/
+
+# The systemd units: `systemd-analyze verify` on copies pointed at the built
+# binary, and the gate drop-in on a stand-in dovecot.service; any warning
+# fails. Starts nothing. Needs systemd-analyze (.ci/run installs it).
+test-units: build
+	dist/verify-units.sh bin/slewd
+
+# Regenerate the man page (dist/slewd.8, checked in) from the CLI's help.
+man:
+	$(GO) test ./cmd/slewd -run '^TestManPage$$' -count=1 -update-man
 
 # Refresh docs/conformance.md from a rig run.
 conformance-doc: test-kernel
@@ -60,8 +79,32 @@ cross:
 
 install: build
 	install -D -m 0755 bin/slewd $(DESTDIR)$(SBINDIR)/slewd
-	# ---- units and the rest of the installation go here (systemd units,
-	# ---- tmpfiles, the ntpdate symlink); keep the binary line above.
+	# systemd units, SysV init script, man page, examples (cron job, the
+	# dovecot/postfix gate drop-in); units and scripts call $(SBINDIR)/slewd.
+	# Nothing is enabled or started: see docs/deploy.md.
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(INITDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSUSERSDIR)
+	for f in slewd.service slewd-boot.service slewd-wait.service; do \
+		sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/systemd/$$f >$(DESTDIR)$(UNITDIR)/$$f && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$f || exit 1; done
+	sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/sysvinit/slewd >$(DESTDIR)$(INITDIR)/slewd
+	chmod 0755 $(DESTDIR)$(INITDIR)/slewd
+	sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/cron/slewd-sync >$(DESTDIR)$(DOCDIR)/examples/slewd-sync
+	chmod 0755 $(DESTDIR)$(DOCDIR)/examples/slewd-sync
+	install -m 0644 dist/systemd/slewd-gate.conf $(DESTDIR)$(DOCDIR)/examples/slewd-gate.conf
+	install -m 0644 dist/slewd.8 $(DESTDIR)$(MANDIR)/man8/slewd.8
+	install -m 0644 dist/sysusers.d/slewd.conf $(DESTDIR)$(SYSUSERSDIR)/slewd.conf
+	install -m 0644 docs/deploy.md $(DESTDIR)$(DOCDIR)/deploy.md
+	# The configuration is never overwritten.
+	[ -e $(DESTDIR)$(DEFAULTSFILE) ] || install -D -m 0644 dist/default/slewd $(DESTDIR)$(DEFAULTSFILE)
+	if [ "$(NTPDATE)" = yes ]; then ln -sf slewd $(DESTDIR)$(SBINDIR)/ntpdate; fi
+	# The user slewd runs as, on this machine (a package does it in its
+	# scripts, so not into a DESTDIR).
+	if [ -z "$(DESTDIR)" ] && ! getent passwd slewd >/dev/null; then \
+		if [ -d /run/systemd/system ] && command -v systemd-sysusers >/dev/null; then \
+			systemd-sysusers $(SYSUSERSDIR)/slewd.conf; \
+		else useradd --system --home-dir /var/lib/slewd --no-create-home --shell /usr/sbin/nologin slewd; fi; fi
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin
