@@ -42,6 +42,7 @@ test-unit:
 test-kernel:
 	@mkdir -p bin
 	SLEWD_SKIP_KERNEL= SLEWD_CONFORMANCE_OUT=$(CURDIR)/bin/conformance.md \
+		SLEWD_RIG_RUN_OUT=$(CURDIR)/bin/rig-slewd-run.md \
 		$(GO) test -count=1 -timeout 30m -v ./test/kernel/
 
 # The systemd units: `systemd-analyze verify` on copies pointed at the built
@@ -54,9 +55,10 @@ test-units: build
 man:
 	$(GO) test ./cmd/slewd -run '^TestManPage$$' -count=1 -update-man
 
-# Refresh docs/conformance.md from a rig run.
+# Refresh docs/conformance.md and docs/rig-slewd-run.md from a rig run.
 conformance-doc: test-kernel
 	cp bin/conformance.md docs/conformance.md
+	cp bin/rig-slewd-run.md docs/rig-slewd-run.md
 
 # Every benchmark of the module; figures into docs/benchmarks.md.
 bench:

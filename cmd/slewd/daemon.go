@@ -87,8 +87,9 @@ type daemon struct {
 	startFreqPPM float64
 }
 
-// freqTrusted: below this uncertainty the servo's frequency is worth
-// keeping across a restart (drift file, kernel at exit).
+// freqTrusted: below this uncertainty the servo's frequency is used at
+// all (before, the frequency slewd started with is), and is worth keeping
+// across a restart (drift file, kernel at exit).
 const freqTrusted = 0.5 // ppm
 
 func newDaemon(cfg daemonConfig, env daemonEnv) *daemon {
@@ -216,7 +217,13 @@ func (d *daemon) onEstimate(est ntpclient.Estimate) error {
 	// combination of the sources, with its hard bound.
 	innov := d.servo.Update(est.Sample.Raw, est.Sample.Phase()-est.SampleBias, est.SampleBound)
 	now := d.env.Clock.Raw()
+	// A frequency learnt from a few samples seconds apart can be ppm off,
+	// and the clock would run that far off until the next poll: until the
+	// servo knows it well, keep the one slewd started with.
 	freq := d.servo.FreqPPM()
+	if d.servo.FreqSigmaPPM() > freqTrusted {
+		freq = d.startFreqPPM
+	}
 	if err := d.slewer.SetBaseFrequency(freq); err != nil {
 		return err
 	}

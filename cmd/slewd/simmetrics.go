@@ -96,14 +96,16 @@ func (m *simMetrics) since(t0 float64) (rms, maxAbs float64, ok bool) {
 	for i := int(t0); i < len(m.bins); i++ {
 		b := m.bins[i]
 		if float64(i) < t0 && b.dt > 0 {
-			// Partial first bin: count the part after t0, pro rata.
+			// Partial first bin: count the part after t0, pro rata; its
+			// largest error may lie before t0, so take its end instead.
 			f := (float64(i+1) - t0) / b.dt
 			sq += b.sq * f
 			dt += b.dt * f
-		} else {
-			sq += b.sq
-			dt += b.dt
+			maxAbs = math.Max(maxAbs, math.Abs(b.err))
+			continue
 		}
+		sq += b.sq
+		dt += b.dt
 		maxAbs = math.Max(maxAbs, b.maxAbs)
 	}
 	if dt == 0 {
