@@ -147,10 +147,11 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 				}
 				port = num
 			case "key":
-				if err != nil || num < 1 || num > 1<<32-1 {
-					return imp, fmt.Errorf("%s: key %q of %s is not a key number", at, val, host)
+				id, err := strconv.ParseUint(val, 10, 32)
+				if err != nil || id == 0 {
+					return imp, fmt.Errorf("%s: key %q of %s is not a key number (1 to 4294967295)", at, val, host)
 				}
-				key = uint32(num)
+				key = uint32(id)
 			case "minpoll", "maxpoll":
 				if err != nil || num < -7 || num > 24 {
 					note("%s %q of %s ignored: want a power of two from -7 to 24", opt, val, host)
