@@ -58,11 +58,11 @@ type Report struct {
 	StartRaw           time.Duration
 	Synced             bool          // the kernel was told the clock is synchronized
 	PreviousSingleshot time.Duration // a pending singleshot that was cancelled or replaced
-	// Now is the kernel when the correction was planned; PLLFuture what
+	// KernelAtPlan is the kernel when the correction was planned; PLLFuture what
 	// its pending PLL offset will still do (the slew asks for the rest).
-	Now       KernelClock
-	PLLFuture time.Duration
-	HighWater HighWaterReport
+	KernelAtPlan KernelClock
+	PLLFuture    time.Duration
+	HighWater    HighWaterReport
 }
 
 // HighWaterReport says what boot did with the high-water mark.
@@ -169,7 +169,7 @@ func decide(ctx context.Context, net ntpclient.Env, est ntpclient.Estimate, poli
 		}
 		rd := clock.Read(c, 4)
 		rep.Plan = Decide(OffsetNow(est, rd, k.RatePPM()), policy)
-		rep.Now = k
+		rep.KernelAtPlan = k
 		rep.PLLFuture = 0
 		if rep.Action == ActionStep {
 			return rd, nil
@@ -221,7 +221,7 @@ func apply(c clock.Clock, rep *Report) error {
 	case ActionStep:
 		return Step(c, rep.Step)
 	case ActionSlew:
-		prev, err := Singleshot(c, SingleshotMicros(rep.Slew-rep.PLLFuture, rep.Now.RatePPM()))
+		prev, err := Singleshot(c, SingleshotMicros(rep.Slew-rep.PLLFuture, rep.KernelAtPlan.RatePPM()))
 		if prev != 0 {
 			rep.PreviousSingleshot = time.Duration(prev) * time.Microsecond
 		}

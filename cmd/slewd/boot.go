@@ -109,8 +109,8 @@ func bootAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Duration("deadline") <= 0 || c.Duration("step-threshold") < 0 {
-		return cli.Exit("--deadline must be positive and --step-threshold not negative", boot.ExitUsage)
+	if c.Duration("deadline") <= 0 || c.Duration("step-threshold") <= 0 {
+		return cli.Exit("--deadline and --step-threshold must be positive", boot.ExitUsage)
 	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 	if err != nil {
