@@ -69,10 +69,15 @@ func writePlot(w io.Writer, m *simMetrics, title string, marks []plotMark) error
 		y := func(v float64) float64 { return y0 + panelH - panelH*(v-lo)/(hi-lo) }
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`+"\n", left, y0, width-left-right, panelH)
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", left, y0-6, xmlEscape(s.name))
-		for _, v := range []float64{lo, hi, 0} {
-			if v < lo || v > hi || (v == 0 && s.log) {
-				continue
+		ticks := []float64{lo, hi}
+		if s.log {
+			for d := lo + 1; d < hi; d++ {
+				ticks = append(ticks, d)
 			}
+		} else if 0 > lo && 0 < hi && math.Min(y(0)-y(hi), y(lo)-y(0)) > 14 {
+			ticks = append(ticks, 0) // unless it would overprint lo or hi
+		}
+		for _, v := range ticks {
 			label := fmt.Sprintf("%.3g", v)
 			if s.log {
 				label = fmt.Sprintf("1e%.0f", v)
