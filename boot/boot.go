@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
 	if !cfg.DryRun {
 		// Fail before measuring: without the capability nothing can be done.
 		if err := clock.CanAdjust(c); err != nil {
-			return rep, fmt.Errorf("slewd boot cannot set the clock: %w (use --dry-run to only measure)", err)
+			return rep, fmt.Errorf("cannot set the clock: %w (use --dry-run to only measure)", err)
 		}
 	}
 	before, err := ReadKernel(c)
