@@ -38,7 +38,11 @@ func (d DirStore) WriteFile(name string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	// Readable by all: nothing secret, and `slewd wait` may run unprivileged.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"slewd/adjtime"
+	"slewd/boot"
 	"slewd/clock"
 	"slewd/ntpclient"
 )
@@ -81,7 +82,6 @@ type daemon struct {
 	slewing     bool
 	panicked    bool
 	markedSync  bool
-	ready       bool
 	// startFreqPPM is the drift compensation slewd started with; it is put
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
@@ -147,6 +147,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.log.Info("slewd started", "drift_ppm", basePPM, "drift_file", known, "method", d.cfg.Method.String(),
 		"max_slew_ppm", d.cfg.MaxSlewPPM, "dry_run", d.cfg.DryRun)
+	// Started: waiting for synchronization is slewd-wait's job, not the
+	// service's start-up (a boot without network must not time out here).
+	env.Notify("READY=1\nSTATUS=waiting for the first estimate")
 	now := env.Clock.Raw()
 	d.nextControl = -1
 	d.nextDrift = now + d.cfg.DriftInterval
@@ -161,6 +164,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		if now >= d.nextDrift {
 			d.saveDrift()
+			d.saveHighWater()
 			d.nextDrift = now + d.cfg.DriftInterval
 		}
 		if env.Watchdog > 0 && now >= d.nextDog {
@@ -263,13 +267,10 @@ func (d *daemon) control() error {
 			if err := d.env.MarkSynced(); err != nil {
 				d.log.Warn("could not mark the clock synchronized for systemd", "err", err)
 			}
+			d.saveHighWater()
 		} else {
 			d.log.Info("clock no longer synchronized", "remaining", rem)
 		}
-	}
-	if !d.ready && d.lastEst != nil {
-		d.ready = true
-		d.env.Notify("READY=1")
 	}
 	if d.lastEst != nil {
 		d.env.Notify(fmt.Sprintf("STATUS=offset %v, %v left to slew, %d sources", d.lastEst.Offset.Round(time.Microsecond), rem.Round(time.Microsecond), d.lastEst.Sources))
@@ -293,6 +294,20 @@ func (d *daemon) writeStatus(rem time.Duration, synced, slewing bool) {
 	}
 }
 
+// saveHighWater records a time known to have passed, for `slewd boot
+// --restore-from-high-water` on a machine that comes up with no server:
+// what REALTIME reads once the correction left is made, less the error
+// bound. Only while synchronized.
+func (d *daemon) saveHighWater() {
+	if d.cfg.DryRun || d.slewer == nil || !d.slewer.Synced() || d.lastEst == nil {
+		return
+	}
+	mark := d.env.Clock.Now().Add(d.slewer.Remaining() - d.lastEst.Error)
+	if err := boot.SaveHighWater(d.env.State, mark); err != nil {
+		d.log.Warn("could not save the high-water mark", "err", err)
+	}
+}
+
 func (d *daemon) saveDrift() {
 	if d.servo == nil || !d.servo.Ready() || d.cfg.DryRun || d.servo.FreqSigmaPPM() > freqTrusted {
 		return
@@ -308,6 +323,7 @@ func (d *daemon) saveDrift() {
 func (d *daemon) shutdown(cause error) error {
 	d.env.Notify("STOPPING=1")
 	d.saveDrift()
+	d.saveHighWater()
 	if d.servo.FreqSigmaPPM() > freqTrusted {
 		// A frequency learnt from a few samples is worse than none: leave
 		// the kernel the compensation it had when slewd started.

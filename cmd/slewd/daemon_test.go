@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"slewd/adjtime"
+	"slewd/boot"
 	"slewd/clock"
 	"slewd/clock/simclock"
 	"slewd/ntpclient"
@@ -162,5 +163,25 @@ func TestWatchdogInterval(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", "1")
 	if d := watchdogInterval(); d != 0 {
 		t.Errorf("watchdog meant for another pid: %v", d)
+	}
+}
+
+// Once synchronized, the daemon leaves a high-water mark for `slewd boot
+// --restore-from-high-water`: a time that has certainly passed.
+func TestDaemonSavesHighWater(t *testing.T) {
+	w := simclock.New(simclock.Config{Kernel: simclock.KernelConfig{ClockError: 30 * time.Millisecond}})
+	state := &adjtime.MemStore{}
+	w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
+		fc := &fakeClient{w: w, p: p, poll: 64 * time.Second, delay: 100 * time.Microsecond, jitter: 10 * time.Microsecond, rng: w.Rand("f")}
+		d := newDaemon(daemonConfig{DriftInterval: 10 * time.Minute}, daemonEnv{Clock: p, Loop: p, Client: fc, State: state, Log: discard()})
+		return d.run(ctx)
+	})
+	w.Run(15 * time.Minute)
+	mark, ok, err := boot.ReadHighWater(state)
+	if err != nil || !ok {
+		t.Fatalf("no high-water mark: %v %v", ok, err)
+	}
+	if now := w.TrueTime(); mark.After(now) || now.Sub(mark) > 10*time.Minute+time.Second {
+		t.Errorf("high-water mark %v, true time %v: it must have passed, recently", mark, now)
 	}
 }
