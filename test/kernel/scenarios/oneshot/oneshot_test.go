@@ -11,7 +11,6 @@ package oneshot
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -25,7 +24,6 @@ import (
 
 	"slewd/clock"
 	"slewd/clock/conformance"
-	"slewd/ntpclient/ntptest"
 	"slewd/test/kernel/guest"
 )
 
@@ -46,53 +44,6 @@ type Record struct {
 	SingleshotUs int64   `json:"singleshot_us"`      // pending after the command
 	Status       string  `json:"status,omitempty"`   // kernel status flags after
 	Note         string  `json:"note,omitempty"`
-}
-
-// truth is the guest's true time: REALTIME when the test started,
-// advanced by CLOCK_MONOTONIC_RAW.
-type truth struct {
-	c      clock.Clock
-	anchor clock.Reading
-	addrs  []string
-}
-
-// newTruth restores the kernel clock and starts n servers on loopback.
-func newTruth(t *testing.T, c clock.Clock, n int) *truth {
-	t.Helper()
-	if err := conformance.Restore(t.Context(), c, clock.NewSystemLoop(1)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conformance.Restore(context.Background(), c, clock.NewSystemLoop(1)) })
-	w := &truth{c: c, anchor: clock.Read(c, 8)}
-	for range n {
-		s, err := ntptest.Listen("127.0.0.1:0", ntptest.ServerConfig{Stratum: 1}, func() time.Time {
-			return w.anchor.Real.Add(c.Raw() - w.anchor.Raw)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		w.addrs = append(w.addrs, s.Addr())
-	}
-	return w
-}
-
-// clockError is REALTIME minus true time.
-func (w *truth) clockError() time.Duration {
-	rd := clock.Read(w.c, 6)
-	return rd.Real.Sub(w.anchor.Real.Add(rd.Raw - w.anchor.Raw))
-}
-
-func step(t *testing.T, c clock.Clock, d time.Duration) {
-	t.Helper()
-	sec, ns := int64(d/time.Second), int64(d%time.Second)
-	if ns < 0 {
-		sec, ns = sec-1, ns+1e9
-	}
-	tx := clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Sec: sec, Usec: ns}}
-	if _, err := c.Adjtimex(&tx); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func kernel(t *testing.T, c clock.Clock) (clock.Timex, int64) {
@@ -158,13 +109,13 @@ func stateDir(t *testing.T) string {
 // The guest clock 54 s ahead: slewd boot steps it back once and exits 0.
 func TestBootStepsBack(t *testing.T) {
 	c := guest.Clock(t)
-	w := newTruth(t, c, 3)
-	step(t, c, 54*time.Second)
+	w := guest.NewTruth(t, c, 3)
+	guest.Step(t, c, 54*time.Second)
 	prior, _ := kernel(t, c) // the test's own step set STA_NANO
-	before, rmr0 := w.clockError(), clock.Read(c, 6).RealMinusRaw()
-	out, _, code, took := slewd(t, append([]string{"boot", "--json", "--state-dir", stateDir(t)}, w.addrs...)...)
+	before, rmr0 := w.ClockError(), clock.Read(c, 6).RealMinusRaw()
+	out, _, code, took := slewd(t, append([]string{"boot", "--json", "--state-dir", stateDir(t)}, w.Addrs...)...)
 	rmr1 := clock.Read(c, 6).RealMinusRaw()
-	after := w.clockError()
+	after := w.ClockError()
 	tx, ss := kernel(t, c)
 	j := decode(t, out)
 	guest.Emit(t, "oneshot", Record{Scenario: "boot, clock 54 s ahead", Code: code, TookS: took.Seconds(), Action: j.Action, OffsetS: j.OffsetS,
@@ -196,15 +147,15 @@ func TestBootStepsBack(t *testing.T) {
 // the singleshot and boot says so.
 func TestBootForwardOnly(t *testing.T) {
 	c := guest.Clock(t)
-	w := newTruth(t, c, 3)
-	step(t, c, 54*time.Second)
-	before, rmr0 := w.clockError(), clock.Read(c, 6).RealMinusRaw()
-	out, errOut, code, took := slewd(t, append([]string{"boot", "--forward-only", "--json", "--state-dir", stateDir(t)}, w.addrs...)...)
+	w := guest.NewTruth(t, c, 3)
+	guest.Step(t, c, 54*time.Second)
+	before, rmr0 := w.ClockError(), clock.Read(c, 6).RealMinusRaw()
+	out, errOut, code, took := slewd(t, append([]string{"boot", "--forward-only", "--json", "--state-dir", stateDir(t)}, w.Addrs...)...)
 	rmr1 := clock.Read(c, 6).RealMinusRaw()
 	tx, ss := kernel(t, c)
 	j := decode(t, out)
 	guest.Emit(t, "oneshot", Record{Scenario: "boot --forward-only, clock 54 s ahead", Code: code, TookS: took.Seconds(), Action: j.Action,
-		OffsetS: j.OffsetS, ErrorBeforeS: before.Seconds(), ErrorAfterS: w.clockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds(),
+		OffsetS: j.OffsetS, ErrorBeforeS: before.Seconds(), ErrorAfterS: w.ClockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds(),
 		SingleshotUs: ss, Status: strings.Join(clock.StatusNames(tx.Status), "|")})
 	if code != 0 || j.Action != "slew" || !j.BackwardRefused || j.StepS != 0 {
 		t.Fatalf("status %d, JSON %+v", code, j)
@@ -225,7 +176,7 @@ func TestBootForwardOnly(t *testing.T) {
 // --require-sync), clock untouched.
 func TestBootNoServer(t *testing.T) {
 	c := guest.Clock(t)
-	w := newTruth(t, c, 0)
+	w := guest.NewTruth(t, c, 0)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -236,7 +187,7 @@ func TestBootNoServer(t *testing.T) {
 		rmr1 := clock.Read(c, 6).RealMinusRaw()
 		j := decode(t, out)
 		guest.Emit(t, "oneshot", Record{Scenario: "boot, no server " + strings.Join(tc.args, " "), Code: code, TookS: took.Seconds(),
-			Action: j.Action, ErrorAfterS: w.clockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds()})
+			Action: j.Action, ErrorAfterS: w.ClockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds()})
 		if code != tc.code || j.ExitCode != tc.code || j.Action != "none" {
 			t.Errorf("%v: status %d, JSON %+v", tc.args, code, j)
 		}
@@ -256,16 +207,16 @@ func TestBootNoServer(t *testing.T) {
 func TestSyncSingleshot(t *testing.T) {
 	c := guest.Clock(t)
 	for _, off := range []time.Duration{300 * time.Millisecond, -120 * time.Millisecond} { // REALTIME − truth
-		w := newTruth(t, c, 2)
-		step(t, c, off)
-		before, rmr0 := w.clockError(), clock.Read(c, 6).RealMinusRaw()
+		w := guest.NewTruth(t, c, 2)
+		guest.Step(t, c, off)
+		before, rmr0 := w.ClockError(), clock.Read(c, 6).RealMinusRaw()
 		out, _, code, took := slewd(t, append([]string{"sync", "--json", "--samples", "2", "--interval", "1s",
-			"--state-dir", stateDir(t), "--run-dir", stateDir(t)}, w.addrs...)...)
+			"--state-dir", stateDir(t), "--run-dir", stateDir(t)}, w.Addrs...)...)
 		rmr1 := clock.Read(c, 6).RealMinusRaw()
 		_, ss := kernel(t, c)
 		j := decode(t, out)
 		guest.Emit(t, "oneshot", Record{Scenario: fmt.Sprintf("sync, clock %v off", off), Code: code, TookS: took.Seconds(), Action: j.Action,
-			OffsetS: j.OffsetS, ErrorBeforeS: before.Seconds(), ErrorAfterS: w.clockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds(), SingleshotUs: ss})
+			OffsetS: j.OffsetS, ErrorBeforeS: before.Seconds(), ErrorAfterS: w.ClockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds(), SingleshotUs: ss})
 		if code != 0 || j.Action != "slew" {
 			t.Fatalf("status %d, JSON %+v", code, j)
 		}
@@ -286,10 +237,10 @@ func TestSyncSingleshot(t *testing.T) {
 // out when nothing synchronizes the clock.
 func TestWait(t *testing.T) {
 	c := guest.Clock(t)
-	w := newTruth(t, c, 3)
-	step(t, c, -200*time.Millisecond)
+	w := guest.NewTruth(t, c, 3)
+	guest.Step(t, c, -200*time.Millisecond)
 	runDir := stateDir(t)
-	daemon := exec.Command(slewdBin, append([]string{"run", "--state-dir", stateDir(t), "--run-dir", runDir, "--log-level", "warn"}, w.addrs...)...)
+	daemon := exec.Command(slewdBin, append([]string{"run", "--state-dir", stateDir(t), "--run-dir", runDir, "--log-level", "warn"}, w.Addrs...)...)
 	var dlog bytes.Buffer
 	daemon.Stdout, daemon.Stderr = &dlog, &dlog
 	if err := daemon.Start(); err != nil {
@@ -305,7 +256,7 @@ func TestWait(t *testing.T) {
 	}
 	defer stop()
 	_, errOut, code, took := slewd(t, "wait", "--timeout", "120s", "--max-correction", "5ms", "--run-dir", runDir)
-	errAt := w.clockError()
+	errAt := w.ClockError()
 	tx, _ := kernel(t, c)
 	guest.Emit(t, "oneshot", Record{Scenario: "wait for slewd run (clock 0.2 s behind)", Code: code, TookS: took.Seconds(),
 		ErrorBeforeS: -0.2, ErrorAfterS: errAt.Seconds(), Status: strings.Join(clock.StatusNames(tx.Status), "|")})

@@ -21,7 +21,6 @@ import (
 
 	"slewd/clock"
 	"slewd/clock/conformance"
-	"slewd/ntpclient/ntptest"
 	"slewd/test/kernel/guest"
 )
 
@@ -47,49 +46,6 @@ type killed struct {
 	ConvergedS  float64 `json:"converged_s"` // after the restart, from the first start
 	FinalErrorS float64 `json:"final_error_s"`
 	Backward    int64   `json:"backward"`
-}
-
-// world is the guest's truth: an NTP server on loopback whose time is
-// REALTIME as it was when the world was made, advanced by RAW.
-type world struct {
-	c      clock.Clock
-	anchor clock.Reading
-	srv    *ntptest.UDPServer
-}
-
-func newWorld(t *testing.T, c clock.Clock) *world {
-	t.Helper()
-	if err := conformance.Restore(t.Context(), c, clock.NewSystemLoop(1)); err != nil {
-		t.Fatal(err)
-	}
-	w := &world{c: c, anchor: clock.Read(c, 8)}
-	srv, err := ntptest.Listen("127.0.0.1:0", ntptest.ServerConfig{Stratum: 1}, func() time.Time { return w.truthAt(c.Raw()) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.srv = srv
-	t.Cleanup(srv.Close)
-	return w
-}
-
-func (w *world) truthAt(raw time.Duration) time.Time { return w.anchor.Real.Add(raw - w.anchor.Raw) }
-
-// clockError is REALTIME minus true time, from a bracketed read.
-func (w *world) clockError() time.Duration {
-	rd := clock.Read(w.c, 6)
-	return rd.Real.Sub(w.truthAt(rd.Raw))
-}
-
-func step(t *testing.T, c clock.Clock, d time.Duration) {
-	t.Helper()
-	sec, ns := int64(d/time.Second), int64(d%time.Second)
-	if ns < 0 {
-		sec, ns = sec-1, ns+1e9
-	}
-	tx := clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Sec: sec, Usec: ns}}
-	if _, err := c.Adjtimex(&tx); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // sampler reads REALTIME in bursts (1 ms of back-to-back reads every
@@ -167,12 +123,12 @@ func (d *daemon) stop(t *testing.T, sig syscall.Signal) {
 // within 1 ms for hold, or until limit. It returns when it first came
 // within 1 ms for good (-1 if never) and the largest |error| over the last
 // 10 s of the hold, when the slew has long landed.
-func waitConverged(w *world, start time.Duration, hold, limit time.Duration) (float64, time.Duration) {
+func waitConverged(w *guest.Truth, c clock.Clock, start time.Duration, hold, limit time.Duration) (float64, time.Duration) {
 	settled := time.Duration(-1)
 	var worst time.Duration
 	for {
-		now := w.c.Raw()
-		e := w.clockError().Abs()
+		now := c.Raw()
+		e := w.ClockError().Abs()
 		switch {
 		case e > time.Millisecond:
 			settled, worst = -1, 0
@@ -203,12 +159,12 @@ func TestSlewdConverges(t *testing.T) {
 	c := guest.Clock(t)
 	for _, method := range []string{"pll", "tick"} {
 		for _, offset := range []time.Duration{5 * time.Second, -5 * time.Second} {
-			w := newWorld(t, c)
-			step(t, c, offset)
+			w := guest.NewTruth(t, c, 1)
+			guest.Step(t, c, offset)
 			smp := startSampler()
 			start := c.Raw()
-			d := startSlewd(t, w.srv.Addr(), method, "")
-			conv, worst := waitConverged(w, start, 20*time.Second, 2*time.Minute)
+			d := startSlewd(t, w.Addrs[0], method, "")
+			conv, worst := waitConverged(w, c, start, 20*time.Second, 2*time.Minute)
 			d.stop(t, syscall.SIGTERM)
 			smp.Stop()
 			r := converge{Who: "slewd " + method, OffsetS: offset.Seconds(), ConvergedS: conv, MaxAfterS: worst.Seconds(),
@@ -244,19 +200,19 @@ func TestSlewdKilledMidSlew(t *testing.T) {
 	killAt := 20 * time.Second
 	for _, method := range []string{"pll", "tick"} {
 		for _, restart := range []bool{false, true} {
-			w := newWorld(t, c)
-			step(t, c, offset)
+			w := guest.NewTruth(t, c, 1)
+			guest.Step(t, c, offset)
 			smp := startSampler()
 			start := c.Raw()
 			state := fmt.Sprintf("/tmp/slewd-kill-%s-%v", method, restart)
-			d := startSlewd(t, w.srv.Addr(), method, state)
+			d := startSlewd(t, w.Addrs[0], method, state)
 			time.Sleep(killAt)
 			d.stop(t, syscall.SIGKILL)
 			r := killed{Method: method, Restarted: restart, KillAtS: killAt.Seconds(), ConvergedS: -1}
 			if restart {
 				time.Sleep(3 * time.Second)
-				d2 := startSlewd(t, w.srv.Addr(), method, state)
-				conv, _ := waitConverged(w, start, 20*time.Second, 2*time.Minute)
+				d2 := startSlewd(t, w.Addrs[0], method, state)
+				conv, _ := waitConverged(w, c, start, 20*time.Second, 2*time.Minute)
 				r.ConvergedS = conv
 				d2.stop(t, syscall.SIGTERM)
 			} else {
@@ -268,7 +224,7 @@ func TestSlewdKilledMidSlew(t *testing.T) {
 			smp.Stop()
 			var tx clock.Timex
 			c.Adjtimex(&tx)
-			r.Tick, r.FreqPPM, r.FinalErrorS, r.Backward = tx.Tick, clock.FreqToPPM(tx.Freq), w.clockError().Seconds(), smp.backward.Load()
+			r.Tick, r.FreqPPM, r.FinalErrorS, r.Backward = tx.Tick, clock.FreqToPPM(tx.Freq), w.ClockError().Seconds(), smp.backward.Load()
 			guest.Emit(t, "killed", r)
 			if r.Backward != 0 {
 				t.Errorf("%s restart=%v: %d backward", method, restart, r.Backward)
@@ -289,12 +245,12 @@ func TestSlewdKilledMidSlew(t *testing.T) {
 func TestChronydConverges(t *testing.T) {
 	c := guest.Clock(t)
 	for _, offset := range []time.Duration{5 * time.Second, -5 * time.Second} {
-		w := newWorld(t, c)
-		conf := fmt.Sprintf("server 127.0.0.1 port %d iburst\ncmdport 0\npidfile /run/chrony/chronyd.pid\n", w.srv.Port())
+		w := guest.NewTruth(t, c, 1)
+		conf := fmt.Sprintf("server 127.0.0.1 port %d iburst\ncmdport 0\npidfile /run/chrony/chronyd.pid\n", w.Servers[0].Port())
 		if err := os.WriteFile("/tmp/chrony.conf", []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		step(t, c, offset)
+		guest.Step(t, c, offset)
 		smp := startSampler()
 		start := c.Raw()
 		var log bytes.Buffer
@@ -303,7 +259,7 @@ func TestChronydConverges(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		conv, worst := waitConverged(w, start, 20*time.Second, 3*time.Minute)
+		conv, worst := waitConverged(w, c, start, 20*time.Second, 3*time.Minute)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		smp.Stop()
