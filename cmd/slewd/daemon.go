@@ -252,7 +252,11 @@ func (d *daemon) control() error {
 	}
 	rem := d.slewer.Remaining()
 	if slewing && !d.slewing && rem.Abs() > 10*time.Millisecond {
-		d.log.Info("slewing", "correction", rem.Round(time.Microsecond),
+		msg := "slewing"
+		if d.cfg.DryRun {
+			msg = "dry run: would slew (the clock is left alone)"
+		}
+		d.log.Info(msg, "correction", rem.Round(time.Microsecond),
 			"rate_ppm", d.cfg.MaxSlewPPM, "eta", slewTime(rem, d.cfg.MaxSlewPPM).Round(time.Second))
 	}
 	if !slewing && d.slewing && d.lastEst != nil {

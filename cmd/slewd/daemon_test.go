@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"slewd/clock"
 	"slewd/clock/simclock"
 	"slewd/ntpclient"
+	"slewd/ntpclient/ntptest"
 )
 
 // fakeClient stands in for ntpclient.Client: every poll it measures the
@@ -183,5 +187,35 @@ func TestDaemonSavesHighWater(t *testing.T) {
 	}
 	if now := w.TrueTime(); mark.After(now) || now.Sub(mark) > 10*time.Minute+time.Second {
 		t.Errorf("high-water mark %v, true time %v: it must have passed, recently", mark, now)
+	}
+}
+
+// The real binary without clock rights (a user namespace, where the kernel
+// refuses every clock change): slewd run refuses at start, naming the
+// capability, with EX_NOPERM; --dry-run measures and keeps running.
+func TestRunBinaryWithoutCapSysTime(t *testing.T) {
+	srv := loopbackServers(t, 1, ntptest.ServerConfig{Stratum: 2})
+	state := t.TempDir()
+	_, stderr, code, _ := unprivileged(t, "", "run", "--state-dir", state, "--run-dir", state, srv[0])
+	if code != 77 || !strings.Contains(stderr, "CAP_SYS_TIME") {
+		t.Errorf("exit %d, stderr %q: want 77 and a message naming CAP_SYS_TIME", code, stderr)
+	}
+	// --dry-run: runs (until the test's timeout kills it) and logs its plan.
+	unshare, _ := exec.LookPath("unshare")
+	bin, err := buildSlewd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(unshare, "--user", "--map-root-user", bin, "run", "--dry-run", "--state-dir", state, "--run-dir", state, srv[0])
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if !strings.Contains(out.String(), "dry_run=true") || !strings.Contains(out.String(), "slewd stopped") {
+		t.Errorf("dry run log:\n%s", out.String())
 	}
 }
