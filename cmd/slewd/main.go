@@ -35,9 +35,9 @@ func newApp() *cli.App {
 		Name:    "slewd",
 		Usage:   "keep the clock right without ever moving it backwards",
 		Version: version,
-		Description: "slewd disciplines CLOCK_REALTIME from NTP servers by slewing only (tick and\n" +
-			"frequency, up to the kernel's ±10 %), so programs that die when time goes\n" +
-			"back (Dovecot, Postfix) never see it go back.",
+		Description: "slewd disciplines CLOCK_REALTIME from NTP servers by slewing only, as fast\n" +
+			"as the kernel allows (10.05 %), so programs that die when time goes back\n" +
+			"(Dovecot, Postfix) never see it go back. `slewd boot` steps it once, at boot.",
 		EnableBashCompletion: true,
 		Suggest:              true,
 		// main prints errors and picks the exit code; tests run the app in-process.
