@@ -278,3 +278,26 @@ func TestBaseTickFreq(t *testing.T) {
 		}
 	}
 }
+
+// A journal that is not JSON does not stop slewd: taking control resets
+// tick and frequency anyway, which removes any bias it would have recorded.
+func TestCorruptJournal(t *testing.T) {
+	w := simclock.New(simclock.Config{})
+	w.Adjtimex(&clock.Timex{Modes: clock.AdjTick, Tick: 11000})
+	st := &MemStore{}
+	st.WriteFile(JournalFile, []byte("{garbage"))
+	j := &Journal{Store: st, BootID: func() string { return "b" }}
+	w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
+		s := NewSlewer(p, SlewerConfig{Method: MethodTick, Journal: j}, quiet())
+		if err := s.TakeControl(0); err != nil {
+			t.Errorf("TakeControl with a corrupt journal: %v", err)
+		}
+		return nil
+	})
+	w.Run(time.Second)
+	var tx clock.Timex
+	w.Adjtimex(&tx)
+	if tx.Tick != clock.NominalTick {
+		t.Errorf("tick %d left biased", tx.Tick)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"strings"
 	"time"
 
 	"slewd/clock"
@@ -63,7 +64,7 @@ func (j *Journal) read() (journalEntry, bool, error) {
 		return e, false, err
 	}
 	if err := json.Unmarshal(b, &e); err != nil {
-		return e, false, fmt.Errorf("slew journal is corrupt (%v): the kernel tick may be biased; check `slewd status`", err)
+		return e, false, fmt.Errorf("slew journal %q is not JSON (%v)", strings.TrimSpace(string(b)), err)
 	}
 	return e, true, nil
 }
@@ -85,7 +86,11 @@ func (t *tickBulk) recover(s *Slewer, cur *clock.Timex) error {
 	}
 	e, ok, err := j.read()
 	if err != nil {
-		return err
+		// Whatever it said, TakeControl sets tick and frequency to the
+		// drift compensation next, which removes any bias; the journal is
+		// rewritten before the next bias.
+		s.log.Warn("ignoring the slew journal", "err", err, "tick", cur.Tick, "freq_ppm", clock.FreqToPPM(cur.Freq))
+		return nil
 	}
 	if !ok || !e.Active {
 		return nil
