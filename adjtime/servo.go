@@ -161,7 +161,10 @@ func (k *kalman) predict(dt float64) {
 func (k *kalman) update(z, h float64, n int) float64 {
 	mu, v := k.theta, k.p[0][0]
 	sd := math.Sqrt(v)
-	if n < 3 || math.Abs(z-mu) > h+6*sd+6*edgeSigma {
+	// Where both the prior and the bound have mass, for the quadrature.
+	lo := math.Max(mu-7*sd, z-h-5*edgeSigma)
+	hi := math.Min(mu+7*sd, z+h+5*edgeSigma)
+	if n < 3 || hi-lo <= 0 || math.Abs(z-mu) > h+6*sd+6*edgeSigma {
 		// Early, or the bound and the prior disagree (the path changed, the
 		// prior was wrong): take the measurement as Gaussian.
 		r := h*h/3 + edgeSigma*edgeSigma
@@ -187,8 +190,6 @@ func (k *kalman) update(z, h float64, n int) float64 {
 	}
 	// The posterior of the phase: prior × soft box, by quadrature over
 	// where both have mass.
-	lo := math.Max(mu-7*sd, z-h-5*edgeSigma)
-	hi := math.Min(mu+7*sd, z+h+5*edgeSigma)
 	const steps = 96
 	dx := (hi - lo) / steps
 	var w0, w1, w2 float64
@@ -203,8 +204,8 @@ func (k *kalman) update(z, h float64, n int) float64 {
 		w1 += wt * x
 		w2 += wt * x * x
 	}
-	if w0 <= 0 || dx <= 0 {
-		return -1e6
+	if w0 <= 0 {
+		return minLike // (the prior and the bound have no mass in common)
 	}
 	m := w1 / w0
 	vt := max(w2/w0-m*m, dx*dx/12, 1e-20)

@@ -134,3 +134,15 @@ func FuzzServo(f *testing.F) {
 		}
 	})
 }
+
+// A sample just outside where the prior and the bound overlap must not
+// cost a model more than any outlier does (it used to cost 1e6).
+func TestServoSampleJustOutsideTheBound(t *testing.T) {
+	k := kalman{q: 1e-22, p: [2][2]float64{{sq(0.3e-6), 0}, {0, sq(1e-9)}}}
+	for _, z := range []float64{10e-6, 11.5e-6, 13e-6} {
+		kk := k
+		if like := kk.update(z, 1e-6, 100); like < minLike || math.IsNaN(kk.theta) {
+			t.Errorf("z %v µs: score %v, theta %v", z*1e6, like, kk.theta)
+		}
+	}
+}

@@ -83,6 +83,7 @@ type Slewer struct {
 
 	baseTick, baseFreq int64   // programmed drift compensation
 	baseRate           float64 // its rate against RAW, s/s
+	baseSet            bool    // written to the kernel
 	status             int32   // status bits last written
 
 	// PLL pump state.
@@ -159,9 +160,9 @@ func (s *Slewer) TakeControl(basePPM float64) error {
 	if ss.Offset != 0 {
 		s.log.Info("cancelled a pending adjtime slew left by another program", "remaining", time.Duration(ss.Offset)*time.Microsecond)
 	}
-	if cur.Tick != clock.NominalTick && s.tick == nil {
-		s.log.Warn("the kernel tick was biased, probably by a slewing daemon that died; restoring it",
-			"tick", cur.Tick, "rate_ppm", clock.RatePPM(cur.Tick, 0))
+	if t, _ := baseTickFreq(basePPM); cur.Tick != t && s.tick == nil {
+		s.log.Warn("the kernel tick is not the drift compensation's (a slewing daemon may have died); setting it",
+			"tick", cur.Tick, "rate_ppm", clock.RatePPM(cur.Tick, 0), "base_tick", t)
 	}
 	s.status = ownedStatus | clock.StaUnsync
 	tx := clock.Timex{
@@ -197,7 +198,7 @@ func (s *Slewer) TakeControl(basePPM float64) error {
 // frequency, and into tick only beyond what frequency can hold.
 func (s *Slewer) SetBaseFrequency(ppm float64) error {
 	tick, freq := baseTickFreq(ppm)
-	if tick == s.baseTick && freq == s.baseFreq && s.baseRate != 0 {
+	if tick == s.baseTick && freq == s.baseFreq && s.baseSet {
 		return nil
 	}
 	if s.tick != nil && s.tick.active {
@@ -210,7 +211,7 @@ func (s *Slewer) SetBaseFrequency(ppm float64) error {
 	if err := s.adjtimex(&tx); err != nil {
 		return fmt.Errorf("setting the base frequency to %.3f ppm: %w", ppm, err)
 	}
-	s.baseTick, s.baseFreq = tick, freq
+	s.baseTick, s.baseFreq, s.baseSet = tick, freq, true
 	s.baseRate = clock.RatePPM(tick, freq) * 1e-6
 	return nil
 }
@@ -360,6 +361,11 @@ func (s *Slewer) arm(offset float64, sec int64) error {
 	if err := s.adjtimex(&tx); err != nil {
 		return fmt.Errorf("arming a PLL correction of %v: %w", time.Duration(tx.Offset), err)
 	}
+	if !s.cfg.DryRun {
+		// The kernel's own REALTIME at the call: a boundary may have
+		// passed since the reading the decision was made on.
+		sec = tx.Time.Sec
+	}
 	s.armed, s.armSec, s.armedNs = offset, sec, tx.Offset
 	if tx.Status&clock.StaNano == 0 {
 		s.armedNs *= 1000
@@ -384,8 +390,8 @@ func (s *Slewer) statusTimex() clock.Timex {
 	return clock.Timex{
 		Modes:    clock.AdjStatus | clock.AdjNano | clock.AdjMaxError | clock.AdjEstError,
 		Status:   st,
-		MaxError: min(maxErr.Microseconds(), clock.MaxErrorLimit),
-		EstError: min(estErr.Microseconds(), clock.MaxErrorLimit),
+		MaxError: min(ceilMicroseconds(maxErr), clock.MaxErrorLimit),
+		EstError: min(ceilMicroseconds(estErr), clock.MaxErrorLimit),
 	}
 }
 
@@ -409,14 +415,36 @@ func (s *Slewer) checkInterference(cur *clock.Timex) {
 		return
 	}
 	busy := s.tick != nil && s.tick.active
-	if cur.Status&clock.StaPLL == 0 || (!busy && (cur.Tick != s.baseTick || cur.Freq != s.baseFreq)) {
+	// The pump needs time constant 0 (a quarter per second) and the bits
+	// it set; tick and frequency are the drift compensation it set.
+	if cur.Status&ownedStatus != ownedStatus || cur.Constant != 0 ||
+		(!busy && (cur.Tick != s.baseTick || cur.Freq != s.baseFreq)) {
 		s.log.Warn("another program changed the kernel clock (another NTP client?); taking it back",
 			"tick", cur.Tick, "freq_ppm", clock.FreqToPPM(cur.Freq), "status", clock.StatusNames(cur.Status))
-		s.baseRate = 0 // force SetBaseFrequency to write
+		s.baseSet = false // force SetBaseFrequency to write
 		s.SetBaseFrequency(s.tFreqPPM)
 		tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst, Status: s.status, Constant: 0}
 		s.adjtimex(&tx)
 	}
+}
+
+// Stop cancels any correction under way (the armed PLL offset, a tick
+// bulk) and forgets the target: nothing is slewed until SetTarget again.
+// The drift compensation stays.
+func (s *Slewer) Stop() error {
+	if s.tick != nil && s.tick.active {
+		if err := s.tick.stop(s); err != nil {
+			return err
+		}
+	}
+	had := s.hasTarget
+	s.hasTarget = false // no longer vouching for the clock either
+	if had {
+		if err := s.arm(0, s.armSec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Release hands the kernel back when slewd stops (SIGTERM): the drift
@@ -445,12 +473,10 @@ func (s *Slewer) Release() error {
 	need := -s.lastErr - chunkEffect(s.chunk, s.baseRate)*(1-frac)
 	pll := safeArm(need, s.baseRate)
 	rest := need - drainEffect(pll, s.baseRate)
+	// Leaving: no longer vouching for the clock (statusTimex sets
+	// STA_UNSYNC without a target).
+	s.hasTarget = false
 	if err := s.arm(pll, s.armSec); err != nil {
-		return err
-	}
-	// Leaving: no longer vouching for the clock.
-	tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano, Status: ownedStatus | clock.StaUnsync}
-	if err := s.adjtimex(&tx); err != nil {
 		return err
 	}
 	// The singleshot moves 500 µs per REALTIME second, which lasts
@@ -468,6 +494,11 @@ func (s *Slewer) Release() error {
 
 func dur(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
 
+// ceilMicroseconds rounds up: maxerror is a bound.
+func ceilMicroseconds(d time.Duration) int64 {
+	return int64((d + time.Microsecond - 1) / time.Microsecond)
+}
+
 // splitSecond splits a REALTIME reading into its second and the fraction.
 func splitSecond(t time.Time) (int64, float64) {
 	return t.Unix(), float64(t.Nanosecond()) / 1e9
@@ -477,8 +508,11 @@ func splitSecond(t time.Time) (int64, float64) {
 // within its second.
 func untilPhase(frac, phase float64) time.Duration {
 	d := phase - frac
-	if d < 0.05 {
-		d++ // this second's turn has come (or nearly): the next one
+	if d < 0 {
+		d++ // past it in this second: the next one
+	}
+	if d < 0.001 {
+		d++ // at it (just stepped there): the next one
 	}
 	return time.Duration(d * 1e9)
 }

@@ -301,3 +301,18 @@ func TestCorruptJournal(t *testing.T) {
 		t.Errorf("tick %d left biased", tx.Tick)
 	}
 }
+
+// Another program sets the PLL time constant mid-slew: the pump needs 0
+// (a quarter a second) and takes it back instead of crawling on.
+func TestInterferenceWithTheTimeConstant(t *testing.T) {
+	w := simclock.New(simclock.Config{Kernel: simclock.KernelConfig{ClockError: 54 * time.Second}})
+	tr := newTrace(w)
+	w.Spawn("slewd", true, slewLoop(w, SlewerConfig{}, nil))
+	w.At(100*time.Second, func() {
+		w.Adjtimex(&clock.Timex{Modes: clock.AdjTimeConst, Constant: 6})
+	})
+	w.Run(15 * time.Minute)
+	if tr.settledAt < 0 || tr.settledAt > 545 {
+		t.Errorf("settled at %.1f s after the time constant was changed", tr.settledAt)
+	}
+}

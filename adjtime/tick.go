@@ -54,6 +54,16 @@ func (j *Journal) write(e journalEntry) error {
 	return j.Store.WriteFile(JournalFile, append(b, '\n'))
 }
 
+// Active reports whether the journal records a tick bias under way (a
+// nil journal records none).
+func (j *Journal) Active() bool {
+	if j == nil {
+		return false
+	}
+	e, ok, err := j.read()
+	return err == nil && ok && e.Active && e.BootID == j.BootID()
+}
+
 func (j *Journal) read() (journalEntry, bool, error) {
 	var e journalEntry
 	b, err := j.Store.ReadFile(JournalFile)
@@ -193,6 +203,14 @@ func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
 	t.active = true
 	t.bulkTick, t.bulkFreq = tx.Tick, tx.Freq
 	t.rate = clock.RatePPM(tx.Tick, tx.Freq)*1e-6 - s.baseRate
+	if math.Abs(t.rate) < 1e-6 {
+		// The base already sits at the kernel's limit in this direction:
+		// nothing is left to slew with. Give the correction to the singleshot.
+		if err := t.stop(s); err != nil {
+			return err
+		}
+		return fmt.Errorf("no slew rate left beyond the base frequency (%.0f ppm)", s.baseRate*1e6)
+	}
 	bulkLeft := math.Abs(need) - tickMargin.Seconds()
 	t.stopRaw = raw + time.Duration(bulkLeft/math.Abs(t.rate)*1e9)
 	s.log.Info("slewing with the tick", "correction", dur(need), "rate_ppm", t.rate*1e6,

@@ -234,6 +234,7 @@ func (w *World) Spawn(name string, capSysTime bool, main func(ctx context.Contex
 	p.waitB = p.NewBlocker()
 	w.mu.Lock()
 	w.procs = append(w.procs, p)
+	before := w.active
 	w.active++
 	w.mu.Unlock()
 	go func() {
@@ -244,6 +245,13 @@ func (w *World) Spawn(name string, capSysTime bool, main func(ctx context.Contex
 		w.cond.Broadcast()
 		w.mu.Unlock()
 	}()
+	// Like Go: the new process runs until it first blocks before anything
+	// else does, so that processes spawned together start in order.
+	w.mu.Lock()
+	for w.active > before {
+		w.cond.Wait()
+	}
+	w.mu.Unlock()
 	return p
 }
 
@@ -352,7 +360,10 @@ func (p *Process) Post(ev any) {
 
 // Wait returns the oldest posted event, or waits up to d of simulated
 // CLOCK_MONOTONIC for one, like a Go timer on a real kernel (which
-// slewing makes run fast or slow against true time).
+// slewing makes run fast or slow against true time). Only the context
+// the process was given is cancelled in virtual time (by Terminate); the
+// cancel of a context derived from it is seen at once but not at a
+// reproducible virtual time.
 func (p *Process) Wait(ctx context.Context, d time.Duration) (any, error) {
 	w := p.w
 	w.mu.Lock()

@@ -124,20 +124,21 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Warn("ignoring the drift file", "err", err)
 	}
 	basePPM := drift.FreqPPM
-	d.startFreqPPM = basePPM
-	if !known {
-		// No drift file: adopt what the kernel holds if it looks like a
-		// drift compensation (frequency only), as ntpd-rs does.
-		var tx clock.Timex
-		if _, err := env.Clock.Adjtimex(&tx); err == nil && tx.Tick == clock.NominalTick {
-			basePPM = clock.FreqToPPM(tx.Freq)
-		}
-	}
-	d.servo = adjtime.NewServo(adjtime.ServoConfig{FreqPPM: basePPM, FreqKnown: known})
 	var journal *adjtime.Journal
 	if d.cfg.Method == adjtime.MethodTick {
 		journal = &adjtime.Journal{Store: env.State, BootID: env.BootID}
 	}
+	if !known {
+		// No drift file: adopt what the kernel holds if it looks like a
+		// drift compensation (frequency only, and no slew of ours under
+		// way that a journal records), as ntpd-rs does.
+		var tx clock.Timex
+		if _, err := env.Clock.Adjtimex(&tx); err == nil && tx.Tick == clock.NominalTick && !journal.Active() {
+			basePPM = clock.FreqToPPM(tx.Freq)
+		}
+	}
+	d.startFreqPPM = basePPM
+	d.servo = adjtime.NewServo(adjtime.ServoConfig{FreqPPM: basePPM, FreqKnown: known})
 	d.slewer = adjtime.NewSlewer(env.Clock, adjtime.SlewerConfig{
 		Method: d.cfg.Method, MaxRatePPM: d.cfg.MaxSlewPPM, SyncThreshold: d.cfg.SyncThreshold,
 		DryRun: d.cfg.DryRun, Journal: journal,
@@ -159,7 +160,7 @@ func (d *daemon) run(ctx context.Context) error {
 		now = env.Clock.Raw()
 		if d.nextControl >= 0 && now >= d.nextControl {
 			if err := d.control(); err != nil {
-				return err
+				return d.shutdown(err)
 			}
 		}
 		if now >= d.nextDrift {
@@ -194,7 +195,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		if est, ok := env.Client.Handle(ev); ok && est != nil {
 			if err := d.onEstimate(*est); err != nil {
-				return err
+				return d.shutdown(err)
 			}
 		}
 	}
@@ -210,6 +211,11 @@ func (d *daemon) onEstimate(est ntpclient.Estimate) error {
 				"fix", "run `slewd boot` to step the clock once (stop services that dislike steps first), or raise --max-offset")
 			d.panicked = true
 			d.env.Notify(fmt.Sprintf("STATUS=not correcting: clock off by %v > --max-offset %v", est.Offset.Round(time.Millisecond), d.cfg.MaxOffset))
+			// Whatever was being corrected no longer applies: stop, and
+			// aim at nothing until the clock is back within bounds.
+			if err := d.slewer.Stop(); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -326,6 +332,9 @@ func (d *daemon) saveDrift() {
 // is left of a correction goes to the kernel's self-terminating slews.
 func (d *daemon) shutdown(cause error) error {
 	d.env.Notify("STOPPING=1")
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		d.log.Error("stopping on an error; handing the clock back first", "err", cause)
+	}
 	d.saveDrift()
 	d.saveHighWater()
 	if d.servo.FreqSigmaPPM() > freqTrusted {
@@ -336,7 +345,7 @@ func (d *daemon) shutdown(cause error) error {
 		}
 	}
 	if err := d.slewer.Release(); err != nil {
-		return fmt.Errorf("handing the clock back: %w", err)
+		return errors.Join(cause, fmt.Errorf("handing the clock back: %w", err))
 	}
 	d.log.Info("slewd stopped", "remaining", d.slewer.Remaining())
 	if errors.Is(cause, context.Canceled) {

@@ -219,3 +219,28 @@ func TestRunBinaryWithoutCapSysTime(t *testing.T) {
 		t.Errorf("dry run log:\n%s", out.String())
 	}
 }
+
+// silentClient never produces an estimate (no server answers).
+type silentClient struct{ fakeClient }
+
+func (silentClient) Handle(any) (*ntpclient.Estimate, bool) { return nil, true }
+
+// Without a drift file, slewd adopts the kernel's frequency (another
+// daemon's, or its own from before) and leaves it there when it stops
+// without having learnt a better one.
+func TestKeepsTheKernelFrequencyWithoutADriftFile(t *testing.T) {
+	w := simclock.New(simclock.Config{})
+	w.Adjtimex(&clock.Timex{Modes: clock.AdjFrequency, Freq: clock.PPMToFreq(20)})
+	p := w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
+		fc := &silentClient{fakeClient{w: w, p: p, poll: 64 * time.Second, rng: w.Rand("f")}}
+		d := newDaemon(daemonConfig{}, daemonEnv{Clock: p, Loop: p, Client: fc, State: &adjtime.MemStore{}, Log: discard()})
+		return d.run(ctx)
+	})
+	w.At(10*time.Second, p.Terminate)
+	w.Run(20 * time.Second)
+	var tx clock.Timex
+	w.Adjtimex(&tx)
+	if got := clock.FreqToPPM(tx.Freq); math.Abs(got-20) > 0.001 {
+		t.Errorf("kernel frequency %v ppm after a start and stop without estimates, want the 20 ppm it had", got)
+	}
+}

@@ -44,6 +44,7 @@ func (m *simMetrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 		m.maxRatePPM = math.Abs(ratePPM)
 	}
 	m.end, m.finalError = t1, e1
+	segT0, segE0 := t0, e0
 	// Split at whole seconds so each bin gets its part.
 	for t0 < t1 {
 		next := math.Min(math.Floor(t0)+1, t1)
@@ -63,9 +64,10 @@ func (m *simMetrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 	case math.Abs(e1) > m.bound:
 		m.settleStart = -1
 	case m.settleStart < 0:
-		tc := t0
-		if a0 := math.Abs(e0); a0 > m.bound {
-			tc = t0 + (t1-t0)*(a0-m.bound)/(a0-math.Abs(e1))
+		// The error is linear over the segment: where did it cross the bound?
+		tc := segT0
+		if a0 := math.Abs(segE0); a0 > m.bound {
+			tc = segT0 + (t1-segT0)*(a0-m.bound)/(a0-math.Abs(e1))
 		}
 		m.settleStart = tc
 	}
@@ -87,7 +89,8 @@ func (m *simMetrics) RTCWrite(t, e float64) {}
 // within bound to the end, or -1.
 func (m *simMetrics) convergedAfter() float64 { return m.settleStart }
 
-// since returns the RMS and the largest |error| from time t0 to the end.
+// since returns the RMS and the largest |error| from time t0 to the end
+// (the RMS from the first whole second at or after t0).
 func (m *simMetrics) since(t0 float64) (rms, maxAbs float64, ok bool) {
 	if t0 < 0 || t0 >= m.end {
 		return 0, 0, false
@@ -95,12 +98,9 @@ func (m *simMetrics) since(t0 float64) (rms, maxAbs float64, ok bool) {
 	var sq, dt float64
 	for i := int(t0); i < len(m.bins); i++ {
 		b := m.bins[i]
-		if float64(i) < t0 && b.dt > 0 {
-			// Partial first bin: count the part after t0, pro rata; its
-			// largest error may lie before t0, so take its end instead.
-			f := (float64(i+1) - t0) / b.dt
-			sq += b.sq * f
-			dt += b.dt * f
+		if float64(i) < t0 {
+			// The second in which t0 falls: its error before t0 is not
+			// "after"; count from the next whole second, and its end.
 			maxAbs = math.Max(maxAbs, math.Abs(b.err))
 			continue
 		}

@@ -45,6 +45,8 @@ func init() {
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed gives the same run"},
 			&cli.StringSliceFlag{Name: "kill-at", Usage: "kill -9 the daemon at this virtual time (repeatable); it restarts --restart-after later, kernel state kept"},
 			&cli.DurationFlag{Name: "restart-after", Value: 3 * time.Second, Usage: "how long after a kill the daemon restarts (0: never)"},
+			&cli.StringFlag{Name: "step-by", Usage: "step the clock from outside slewd (as a hypervisor does) by this much, e.g. -54s"},
+			&cli.DurationFlag{Name: "step-at", Value: 15 * time.Minute, Usage: "virtual time of the --step-by step"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.StringFlag{Name: "plot", Usage: "write an SVG of the error and the slew rate to `FILE`"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the daemon's log, stamped with virtual time"},
@@ -71,6 +73,8 @@ type simConfig struct {
 	Seed         uint64
 	KillAt       []time.Duration
 	RestartAfter time.Duration
+	StepAt       time.Duration // a step of the clock from outside slewd (a hypervisor): when
+	StepBy       time.Duration // and by how much (REALTIME moves by it)
 	MaxOffset    time.Duration // 0: the daemon's default (1000 s)
 	DryRun       bool
 	TerminateAt  time.Duration // SIGTERM the daemon then (0: never)
@@ -117,6 +121,12 @@ func simulateAction(c *cli.Context) error {
 		Loss: c.Float64("loss"), Poll: c.Duration("poll"), Duration: c.Duration("duration"),
 		MaxSlewPPM: c.Float64("max-slew-rate"), Method: method, Seed: c.Uint64("seed"),
 		RestartAfter: c.Duration("restart-after"),
+	}
+	if sb := c.String("step-by"); sb != "" {
+		if cfg.StepBy, err = parseSignedDuration(sb); err != nil || cfg.StepBy == 0 {
+			return cli.Exit(fmt.Sprintf("--step-by %q: want a step like -54s or +2s", sb), 2)
+		}
+		cfg.StepAt = c.Duration("step-at")
 	}
 	for _, s := range c.StringSlice("kill-at") {
 		d, err := time.ParseDuration(s)
@@ -250,6 +260,9 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 	spawn()
 	for _, k := range cfg.KillAt {
 		w.At(k, func() {
+			if !current.Alive() {
+				return // already killed, its restart pending (kill points too close)
+			}
 			current.Kill()
 			if cfg.RestartAfter > 0 {
 				w.After(cfg.RestartAfter, spawn)
@@ -259,14 +272,46 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 	if cfg.TerminateAt > 0 {
 		w.At(cfg.TerminateAt, func() { current.Terminate() })
 	}
-	w.Run(cfg.Duration)
+	if cfg.StepBy != 0 {
+		w.At(cfg.StepAt, func() {
+			sec, ns := int64(cfg.StepBy/time.Second), int64(cfg.StepBy%time.Second)
+			if ns < 0 {
+				sec, ns = sec-1, ns+1e9
+			}
+			w.Adjtimex(&clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Sec: sec, Usec: ns}})
+		})
+	}
+	// In slices of virtual time, so that an interrupt (Ctrl-C) is heard.
+	for t := time.Duration(0); t < cfg.Duration; {
+		t = min(t+time.Hour, cfg.Duration)
+		w.Run(t)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	if done, err := current.Exited(); done && err != nil {
 		return nil, fmt.Errorf("the simulated daemon failed: %w", err)
 	}
 
 	res := &simResult{metrics: m, Seed: cfg.Seed, Kills: len(cfg.KillAt), DurationS: cfg.Duration.Seconds(),
 		InitialErrorS: cfg.ClockError.Seconds(), FinalErrorS: w.ClockErrorSeconds(), MaxRatePPM: m.maxRatePPM}
-	res.BackwardSteps, res.MaxBackwardS = rec.Backward()
+	// REALTIME going back, not counting the step injected from outside.
+	backJumps := 0
+	for _, j := range rec.Jumps {
+		if j.Delta >= 0 {
+			continue
+		}
+		backJumps++
+		if cfg.StepBy != 0 && math.Abs(j.At-cfg.StepAt.Seconds()) < 1e-9 && math.Abs(j.Delta-cfg.StepBy.Seconds()) < 1e-9 {
+			continue
+		}
+		res.BackwardSteps++
+		res.MaxBackwardS = math.Max(res.MaxBackwardS, -j.Delta)
+	}
+	if n, _ := rec.Backward(); n > backJumps {
+		// A segment where REALTIME ran backwards: impossible in the kernel model.
+		return nil, fmt.Errorf("REALTIME ran backwards between jumps (%d times): a simulator bug", n-backJumps)
+	}
 	for _, p := range procs {
 		res.Syscalls += p.Syscalls()
 	}
@@ -299,6 +344,9 @@ func printSimSummary(w io.Writer, cfg simConfig, r *simResult) {
 	if cfg.Falsetickers > 0 {
 		fmt.Fprintf(w, " of which %d false", cfg.Falsetickers)
 	}
+	if cfg.StepBy != 0 {
+		fmt.Fprintf(w, "; stepped %+v from outside at %v", cfg.StepBy, cfg.StepAt)
+	}
 	fmt.Fprintf(w, ", seed %d\n", cfg.Seed)
 	if r.ConvergedAfterS != nil {
 		ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
@@ -306,7 +354,7 @@ func printSimSummary(w io.Writer, cfg simConfig, r *simResult) {
 	} else {
 		fmt.Fprintf(w, "  converged:  not within 1 ms by the end\n")
 	}
-	fmt.Fprintf(w, "  backwards:  %d backward steps", r.BackwardSteps)
+	fmt.Fprintf(w, "  backwards:  %d backward steps by slewd", r.BackwardSteps)
 	if r.BackwardSteps > 0 {
 		fmt.Fprintf(w, " (largest %s)", fmtErr(r.MaxBackwardS))
 	}

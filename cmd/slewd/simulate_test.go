@@ -229,3 +229,51 @@ func TestSIGTERMHandsOff(t *testing.T) {
 		t.Errorf("after the hand-off: final error %v s, %d backward steps", r.FinalErrorS, r.BackwardSteps)
 	}
 }
+
+// Kill points too close together used to start a second daemon while the
+// first restart was pending; two daemons then fought over the kernel.
+func TestSimulateCloseKillPoints(t *testing.T) {
+	cfg := baseSim()
+	cfg.KillAt = []time.Duration{100 * time.Second, 101 * time.Second}
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ConvergedAfterS == nil || *r.ConvergedAfterS > 550 || r.Syscalls > 5000 {
+		t.Errorf("converged %v after %d adjtimex calls", r.ConvergedAfterS, r.Syscalls)
+	}
+}
+
+// A hypervisor steps the guest back 54 s after it converged: slewd slews
+// it forward again, and the step is not counted as slewd's.
+func TestSimulateExternalStep(t *testing.T) {
+	cfg := baseSim()
+	cfg.Duration, cfg.StepAt, cfg.StepBy = 40*time.Minute, 15*time.Minute, -54*time.Second
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.BackwardSteps != 0 || r.ConvergedAfterS == nil || *r.ConvergedAfterS > 900+64+545 {
+		t.Errorf("backward %d, converged %v", r.BackwardSteps, r.ConvergedAfterS)
+	}
+}
+
+// After converging, the clock is stepped 2000 s from outside: beyond
+// --max-offset, so slewd must not slew it (for 5.5 h at 10 %), not even
+// later toward its old target.
+func TestPanicGuardAfterConvergence(t *testing.T) {
+	var log bytes.Buffer
+	cfg := baseSim()
+	cfg.ClockError, cfg.Duration, cfg.Log = 0, 3*time.Hour, &log
+	cfg.StepAt, cfg.StepBy = 300*time.Second, 2000*time.Second
+	r, err := simulate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.FinalErrorS-2000) > 0.01 {
+		t.Errorf("the clock was slewed from 2000 s to %v s past --max-offset", r.FinalErrorS)
+	}
+	if !strings.Contains(log.String(), "too far off to slew") {
+		t.Errorf("no panic-guard log:\n%s", log.String())
+	}
+}
