@@ -1,0 +1,96 @@
+//go:build linux
+
+package clock
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestSystemReads(t *testing.T) {
+	var c Clock = System{}
+	raw0, mono0, now0 := c.Raw(), c.Mono(), c.Now()
+	time.Sleep(2 * time.Millisecond)
+	raw1, mono1, now1 := c.Raw(), c.Mono(), c.Now()
+	if raw1-raw0 < time.Millisecond || mono1-mono0 < time.Millisecond {
+		t.Errorf("RAW advanced %v and MONOTONIC %v over a 2 ms sleep", raw1-raw0, mono1-mono0)
+	}
+	if now0.String() != now0.Round(0).String() {
+		t.Error("System.Now carries Go's monotonic reading; differences would not be REALTIME differences")
+	}
+	if d := now1.Sub(now0); d < time.Millisecond || d > time.Minute {
+		t.Errorf("REALTIME advanced %v over a 2 ms sleep", d)
+	}
+
+	// Read-only adjtimex (modes 0): allowed unprivileged, changes nothing.
+	var tx Timex
+	state, err := c.Adjtimex(&tx)
+	if err != nil {
+		t.Fatalf("read-only adjtimex: %v", err)
+	}
+	if tx.Tick < MinTick || tx.Tick > MaxTick || math.Abs(FreqToPPM(tx.Freq)) > MaxFreqPPM {
+		t.Errorf("kernel state out of range: tick %d, freq %d", tx.Tick, tx.Freq)
+	}
+	// The kernel answers TIME_ERROR whenever STA_UNSYNC or STA_CLOCKERR is set.
+	if tx.Status&(StaUnsync|StaClockErr) != 0 && state != TimeError {
+		t.Errorf("state %v with status %v, want TIME_ERROR", state, StatusNames(tx.Status))
+	}
+	if sec := tx.Time.Sec; sec < now0.Unix()-1 || sec > time.Now().Unix()+1 {
+		t.Errorf("adjtimex time %d s is not now (%d)", sec, now0.Unix())
+	}
+}
+
+func TestSystemLoop(t *testing.T) {
+	ctx := context.Background()
+	l := NewSystemLoop(2)
+	l.Post(1)
+	l.Post(2)
+	l.Post(3) // dropped: the backlog is 2
+	for _, want := range []any{1, 2} {
+		if ev, err := l.Wait(ctx, time.Hour); ev != want || err != nil {
+			t.Fatalf("Wait = %v, %v; want %v", ev, err, want)
+		}
+	}
+	if ev, err := l.Wait(ctx, time.Millisecond); ev != nil || err != nil {
+		t.Fatalf("Wait after the backlog = %v, %v; want a timeout", ev, err)
+	}
+
+	l.Go(func() { time.Sleep(time.Millisecond); l.Post("late") })
+	if ev, err := l.Wait(ctx, time.Minute); ev != "late" || err != nil {
+		t.Fatalf("Wait for a helper = %v, %v", ev, err)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := l.Wait(cctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait on a cancelled context = %v", err)
+	}
+	if err := Sleep(ctx, l, time.Millisecond); err != nil {
+		t.Fatalf("Sleep: %v", err)
+	}
+	l.Post("stray")
+	if err := Sleep(ctx, l, time.Millisecond); err == nil {
+		t.Fatal("Sleep ignored a posted event")
+	}
+}
+
+func TestTimexRoundTrip(t *testing.T) {
+	in := Timex{
+		Modes: AdjOffset | AdjStatus, Offset: -123456, Freq: PPMToFreq(-17.5),
+		MaxError: 16000000, EstError: 42, Status: StaPLL | StaNano, Constant: 3,
+		Time: Timeval{Sec: 1700000000, Usec: 999999999}, Tick: 10001, TAI: 37,
+	}
+	var out Timex
+	out.Modes = in.Modes
+	var u unix.Timex
+	toUnix(&in, &u)
+	fromUnix(&u, &out)
+	if out != in {
+		t.Errorf("round trip through unix.Timex:\n got %+v\nwant %+v", out, in)
+	}
+}
