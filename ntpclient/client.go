@@ -129,6 +129,7 @@ type source struct {
 	dnsErr    string
 
 	filter   filter
+	floor    delayFloor
 	reach    uint8
 	queries  int
 	replies  int
@@ -499,6 +500,9 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 			s.rateMin = 0
 		}
 		res := s.filter.add(r.sample)
+		if res <= spike {
+			s.floor.add(r.sample.Raw, r.sample.Delay)
+		}
 		c.adaptPoll(s, res)
 		if res <= spike {
 			log.Debug("sample", "offset", r.sample.Offset, "delay", r.sample.Delay, "filter", res)
@@ -513,7 +517,8 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 			}
 			if est != nil {
 				est.Sample = r.sample
-				est.SampleBound = (max(r.sample.Delay-s.filter.minDelay(), 0) + s.filter.minDelaySlack()) / 2
+				least, slack := s.floor.floor()
+				est.SampleBound = (max(r.sample.Delay-least, 0) + slack) / 2
 				est.SampleBias = c.lastPhase[s] - est.Phase()
 			}
 		}

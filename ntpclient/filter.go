@@ -155,26 +155,6 @@ func (f *filter) minDelay() time.Duration {
 	return d
 }
 
-// minDelaySlack is how much lower than minDelay the path's true minimum
-// may lie: the gap between the two smallest delays seen, which for a tail
-// of queueing delays is about the distance from the smallest to the floor.
-// With one sample nothing is known, and the sample's whole delay is the slack.
-func (f *filter) minDelaySlack() time.Duration {
-	d1, d2 := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-	for _, s := range f.hist {
-		switch {
-		case s.Delay < d1:
-			d1, d2 = s.Delay, d1
-		case s.Delay < d2:
-			d2 = s.Delay
-		}
-	}
-	if d2 == math.MaxInt64 {
-		return d1
-	}
-	return d2 - d1
-}
-
 // sigma0 is the noise floor of a sample: its server's precision, at least minSigma.
 func sigma0(s Sample) float64 { return max(minSigma, seconds(s.Precision)) }
 
