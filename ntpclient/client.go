@@ -62,7 +62,8 @@ type Config struct {
 	BurstInterval time.Duration
 	// MinSources is the quorum: how many sources must agree for an
 	// estimate. 0: 1 if a single server is configured, else a majority
-	// of the configured sources (a pool counts PoolSize).
+	// of the configured sources (a pool counts PoolSize until it resolves,
+	// then its members).
 	MinSources int
 	// Timeout is how long a query waits for its answer (0: 2 s).
 	Timeout time.Duration
@@ -160,6 +161,7 @@ type pool struct {
 	backoff   time.Duration
 	dnsErr    string
 	banned    map[string]string // address → why it may not come back (DENY)
+	resolved  bool              // a lookup has given addresses
 }
 
 // Events posted by helpers.
@@ -273,10 +275,6 @@ func newClient(cfg Config, env Env, oneShot bool) (*Client, error) {
 	switch {
 	case c.minSources < 0:
 		return nil, fmt.Errorf("min sources %d: use 0 (automatic) or more", cfg.MinSources)
-	case c.minSources == 0 && c.configured == 1:
-		c.minSources = 1
-	case c.minSources == 0:
-		c.minSources = c.configured/2 + 1
 	case c.minSources > c.configured:
 		return nil, fmt.Errorf("min sources %d exceeds the %d configured sources: lower it or add servers", c.minSources, c.configured)
 	}
@@ -295,8 +293,31 @@ func (c *Client) newSource(sp Spec, p *pool) *source {
 	return &source{id: c.nextID, spec: sp, name: sp.String(), pool: p, poll: c.cfg.MinPoll, burst: c.cfg.Burst, resolveAt: -1}
 }
 
-// MinSources is the quorum in force.
-func (c *Client) MinSources() int { return c.minSources }
+// MinSources is the quorum in force: --min-sources when set, else 1 for a
+// single source and a majority of the sources otherwise. A pool counts
+// PoolSize until its name resolves, then the members it really has, so a
+// pool name with fewer addresses can still reach its quorum.
+func (c *Client) MinSources() int {
+	if c.minSources > 0 {
+		return c.minSources
+	}
+	n := len(c.cfg.Servers)
+	for _, p := range c.pools {
+		if !p.resolved {
+			n += c.cfg.PoolSize
+			continue
+		}
+		for _, s := range c.sources {
+			if s.pool == p {
+				n++
+			}
+		}
+	}
+	if n <= 1 {
+		return 1
+	}
+	return n/2 + 1
+}
 
 // Start begins: lookups for names, and the initial burst on every source.
 func (c *Client) Start() {
@@ -705,6 +726,7 @@ func (c *Client) onPoolResolved(p *pool, addrs []string, err error) {
 		return
 	}
 	p.dnsErr = ""
+	p.resolved = true
 	inUse := map[string]bool{}
 	live := 0
 	var dead []*source
@@ -768,6 +790,7 @@ func (c *Client) estimate() *Estimate {
 	c.lastPhase = map[*source]time.Duration{}
 	if !ok {
 		c.lastReason = "no usable source"
+		c.lastEst = nil
 		return nil
 	}
 	var cands []Candidate
@@ -788,13 +811,16 @@ func (c *Client) estimate() *Estimate {
 		cands = append(cands, Candidate{Phase: out.Phase, RootDistance: lambda, Jitter: out.Jitter, Stratum: out.Best.Stratum, Leap: s.last.Leap})
 		who = append(who, s)
 	}
-	sel := Select(cands, c.minSources)
+	sel := Select(cands, c.MinSources())
 	c.lastReason = ""
 	for i, s := range who {
 		c.lastSel[s] = selInfo{selected: sel.Selected[i], reason: sel.Reasons[i]}
 	}
 	if !sel.OK {
+		// The estimate is what the sources say now: an earlier one that
+		// they no longer agree on must not outlive the agreement.
 		c.lastReason = sel.Reason
+		c.lastEst = nil
 		return nil
 	}
 	est := &Estimate{

@@ -2,6 +2,7 @@ package ntpclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -389,6 +390,9 @@ func TestSimPool(t *testing.T) {
 	if n := r.net.Lookups("pool.test"); n < 2 {
 		t.Errorf("%d lookups in 10 s of DNS failure, want retries", n)
 	}
+	if q := r.client.MinSources(); q != 3 {
+		t.Errorf("quorum %d while the pool is unresolved, want 3 (a majority of PoolSize 4)", q)
+	}
 	rep := r.client.Reports()
 	if len(rep) != 1 || !strings.Contains(rep[0].Reason, "DNS lookup of pool pool.test failed") {
 		t.Errorf("reports %+v", rep)
@@ -470,5 +474,137 @@ func TestSimPollAdapts(t *testing.T) {
 	// 12 h at 64 s would be 675 queries.
 	if n := r.net.Server(names[0]).Counters().Received; n > 200 {
 		t.Errorf("%d queries in 12 h: the poll did not lengthen much", n)
+	}
+}
+
+// A one-shot measurement reports what the sources say at its end: an
+// estimate only together with the sources selected for it, never an
+// earlier estimate they have since stopped agreeing on.
+func TestSimMeasureConsistent(t *testing.T) {
+	estimates := 0
+	for seed := uint64(1); seed <= 40; seed++ {
+		lan := func(c ntptest.ServerConfig) ntptest.ServerConfig {
+			c.Delay, c.Jitter = 50*time.Microsecond, 100*time.Microsecond
+			return c
+		}
+		srv, names := servers(
+			lan(ntptest.ServerConfig{Offset: 500 * time.Millisecond}),
+			lan(ntptest.ServerConfig{Offset: 500 * time.Millisecond}),
+			lan(ntptest.ServerConfig{Offset: 500 * time.Millisecond}),
+			lan(ntptest.ServerConfig{Offset: time.Hour}),
+		)
+		w := simclock.New(simclock.Config{Seed: seed})
+		n := ntptest.NewNetwork(w)
+		for a, c := range srv {
+			n.AddServer(a, c)
+		}
+		var est ntpclient.Estimate
+		var err error
+		w.Spawn("query", false, func(ctx context.Context, p *simclock.Process) error {
+			est, err = ntpclient.Measure(ctx, ntpclient.Config{Servers: names, Burst: 3, BurstInterval: 200 * time.Millisecond},
+				ntpclient.Env{Clock: p, Loop: p, Dialer: n.Dialer(p), Resolver: n.Resolver(),
+					Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(seed, 1)), SimulatedTime: true}, 0)
+			return nil
+		})
+		w.Run(time.Minute)
+		selected := 0
+		for _, d := range est.Details {
+			if d.Selected {
+				selected++
+			}
+		}
+		if err != nil {
+			if selected != 0 {
+				t.Errorf("seed %d: no estimate (%v), yet %d sources marked selected", seed, err, selected)
+			}
+			continue
+		}
+		estimates++
+		// Sources counts those that agree; some may agree and not be
+		// combined, and say so.
+		agreeing := 0
+		for _, d := range est.Details {
+			if d.Selected || strings.HasPrefix(d.Reason, "agrees") {
+				agreeing++
+			}
+		}
+		if selected == 0 || agreeing != est.Sources || est.Sources < 3 {
+			t.Errorf("seed %d: estimate from %d sources, %d marked selected, %d agreeing", seed, est.Sources, selected, agreeing)
+		}
+		if off := est.Offset - 500*time.Millisecond; off.Abs() > 200*time.Microsecond {
+			t.Errorf("seed %d: offset %v, want 0.5 s", seed, est.Offset)
+		}
+		if rep := est.Details[3]; rep.Selected || rep.Reason == "" {
+			t.Errorf("seed %d: the falseticker %+v", seed, rep)
+		}
+	}
+	// Three agreeing servers on a quiet LAN must give an estimate nearly always.
+	if estimates < 38 {
+		t.Errorf("estimates in %d of 40 measurements", estimates)
+	}
+}
+
+// Sources that agree at first and then fall apart leave no estimate: the
+// first one must not be returned next to reports saying nobody agrees.
+func TestSimMeasureAgreementLost(t *testing.T) {
+	lan := ntptest.ServerConfig{Delay: 50 * time.Microsecond, Jitter: 10 * time.Microsecond}
+	srv, names := servers(lan, lan, lan)
+	w := simclock.New(simclock.Config{Seed: 3})
+	n := ntptest.NewNetwork(w)
+	for a, c := range srv {
+		n.AddServer(a, c)
+	}
+	// After the first answers, two servers move 20 ms apart.
+	w.At(100*time.Millisecond, func() {
+		for i, off := range map[int]time.Duration{1: 20 * time.Millisecond, 2: -20 * time.Millisecond} {
+			s := n.Server(names[i])
+			c := s.Config()
+			c.Offset = off
+			s.SetConfig(c)
+		}
+	})
+	var est ntpclient.Estimate
+	var err error
+	w.Spawn("query", false, func(ctx context.Context, p *simclock.Process) error {
+		est, err = ntpclient.Measure(ctx, ntpclient.Config{Servers: names, Burst: 4, BurstInterval: 200 * time.Millisecond},
+			ntpclient.Env{Clock: p, Loop: p, Dialer: n.Dialer(p), Resolver: n.Resolver(),
+				Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(3, 1)), SimulatedTime: true}, 0)
+		return nil
+	})
+	w.Run(time.Minute)
+	var noEst *ntpclient.NoEstimateError
+	if !errors.As(err, &noEst) {
+		t.Fatalf("Measure = %+v, %v; want no estimate once the sources disagree", est, err)
+	}
+	for _, d := range est.Details {
+		if d.Selected {
+			t.Errorf("%s marked selected without an estimate", d.Source)
+		}
+	}
+	t.Log(err)
+}
+
+// A pool counts the members it really has once it resolves: a name with
+// one address is a single source, and its quorum is 1.
+func TestSimPoolQuorumFollowsMembers(t *testing.T) {
+	for _, tc := range []struct {
+		addrs, quorum int
+	}{{1, 1}, {2, 2}, {3, 2}, {6, 3}} {
+		srv := map[string]ntptest.ServerConfig{}
+		var addrs []string
+		for i := 1; i <= tc.addrs; i++ {
+			a := fmt.Sprintf("198.51.100.%d", i)
+			srv[a+":123"] = wan(ntptest.ServerConfig{})
+			addrs = append(addrs, a)
+		}
+		r := newSim(t, simSetup{seed: 4, servers: srv, hosts: map[string][]string{"pool.test": addrs},
+			cfg: ntpclient.Config{Pools: []string{"pool.test"}}})
+		r.w.Run(time.Minute)
+		if got := r.client.MinSources(); got != tc.quorum {
+			t.Errorf("%d addresses: quorum %d, want %d", tc.addrs, got, tc.quorum)
+		}
+		if len(r.ests) == 0 {
+			t.Errorf("%d addresses: no estimate", tc.addrs)
+		}
 	}
 }
