@@ -178,3 +178,36 @@ func TestUnitContents(t *testing.T) {
 		}
 	}
 }
+
+// The cron job runs slewd sync quietly, and when slewd is not where it
+// looks it says so on stderr (cron mails it) and fails, rather than
+// exiting 0 while nothing keeps the clock.
+func TestCronJob(t *testing.T) {
+	script, err := os.ReadFile("cron/slewd-sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "slewd")
+	os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\"\n"), 0o755)
+	run := func(slewdPath string) (string, string, error) {
+		s := strings.Replace(string(script), "SLEWD=/usr/sbin/slewd", "SLEWD="+slewdPath, 1)
+		// A host that has slewd installed must not hide the failure case.
+		s = strings.Replace(s, "for p in /usr/local/sbin/slewd /usr/sbin/slewd /usr/local/bin/slewd /usr/bin/slewd", "for p in "+filepath.Join(dir, "none"), 1)
+		job := filepath.Join(dir, "job")
+		os.WriteFile(job, []byte(s), 0o755)
+		var out, errb bytes.Buffer
+		cmd := exec.Command(job)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
+	}
+	out, _, err := run(fake)
+	if err != nil || strings.TrimSpace(out) != "sync --quiet ntp.nict.jp" {
+		t.Errorf("cron job ran slewd with %q (%v), want sync --quiet ntp.nict.jp", out, err)
+	}
+	_, stderr, err := run(filepath.Join(dir, "missing"))
+	if err == nil || !strings.Contains(stderr, "slewd is not installed") {
+		t.Errorf("without slewd the job exited %v with %q; want a failure that says why", err, stderr)
+	}
+}

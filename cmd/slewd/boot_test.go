@@ -308,7 +308,7 @@ func TestManPage(t *testing.T) {
 		}
 	}
 	if string(disk) != page {
-		t.Logf("note: %s differs from the CLI's help text; `make man` regenerates it", path)
+		t.Errorf("%s differs from the CLI's help text: regenerate it with `make man` and commit it", path)
 	}
 	// The page must be valid roff: man(1) renders it without warnings.
 	if groff, err := exec.LookPath("groff"); err == nil {

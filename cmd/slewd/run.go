@@ -46,7 +46,7 @@ func init() {
 			&cli.StringFlag{Name: "state-dir", Value: defaultStateDir, EnvVars: []string{"SLEWD_STATE_DIR"},
 				Usage: "where the drift file and the slew journal live"},
 			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"},
-				Usage: "where the status file for `slewd wait` lives"},
+				Usage: "where the status file for slewd wait lives"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		),
