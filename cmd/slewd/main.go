@@ -44,7 +44,13 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	for _, c := range commands {
-		app.Commands = append(app.Commands, c.cmd)
+		// A copy: running an app appends the help flag and command to its
+		// commands, which must not pile up on the shared definitions
+		// (tests run many apps, and the man page is made from one).
+		cmd := *c.cmd
+		cmd.Flags = slices.Clone(cmd.Flags)
+		cmd.Subcommands = slices.Clone(cmd.Subcommands)
+		app.Commands = append(app.Commands, &cmd)
 	}
 	return app
 }
