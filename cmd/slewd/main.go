@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -50,9 +51,31 @@ func newApp() *cli.App {
 		cmd := *c.cmd
 		cmd.Flags = slices.Clone(cmd.Flags)
 		cmd.Subcommands = slices.Clone(cmd.Subcommands)
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = usageError
+		}
+		if cmd.ArgsUsage == "" && cmd.Action != nil {
+			// A command without arguments refuses stray ones: most likely a
+			// flag written after something else, which urfave/cli then
+			// takes as an argument.
+			action := cmd.Action
+			cmd.Action = func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return cli.Exit(fmt.Sprintf("slewd %s takes no arguments, but got %q (flags go first; see slewd %s --help)",
+						c.Command.Name, c.Args().Slice(), c.Command.Name), 2)
+				}
+				return action(c)
+			}
+		}
 		app.Commands = append(app.Commands, &cmd)
 	}
 	return app
+}
+
+// usageError makes a bad flag exit 2 (bad arguments, as every command's
+// help says) with a pointer to the help, instead of 1 after a page of it.
+func usageError(c *cli.Context, err error, _ bool) error {
+	return cli.Exit(fmt.Sprintf("slewd %s: %v (see slewd %s --help)", c.Command.Name, err, c.Command.Name), 2)
 }
 
 func main() {
@@ -66,7 +89,10 @@ func main() {
 	if err := newApp().RunContext(ctx, args); err != nil {
 		// An empty message: the command has already said it (ntpdate's lines).
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "slewd:", msg)
+			if !strings.HasPrefix(msg, "slewd") {
+				msg = "slewd: " + msg
+			}
+			fmt.Fprintln(os.Stderr, msg)
 		}
 		if ec, ok := err.(cli.ExitCoder); ok {
 			os.Exit(ec.ExitCode())

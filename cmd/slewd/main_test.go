@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// runApp runs the CLI in-process and returns its output and exit status.
+func runApp(args ...string) (stdout, stderr string, code int) {
+	var out, errOut bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	if err := app.Run(append([]string{"slewd"}, args...)); err != nil {
+		errOut.WriteString(err.Error())
+		code = 1
+		if ec, ok := err.(cli.ExitCoder); ok {
+			code = ec.ExitCode()
+		}
+	}
+	return out.String(), errOut.String(), code
+}
+
+// Bad arguments exit 2 (as every command's help says) with a message that
+// names the problem and where to look, for every command.
+func TestBadArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"query", "--bogus"}, "slewd query: flag provided but not defined: -bogus (see slewd query --help)"},
+		{[]string{"status", "--nope"}, "see slewd status --help"},
+		{[]string{"wait", "--timeout", "soon"}, "slewd wait: invalid value \"soon\""},
+		{[]string{"status", "foo"}, `slewd status takes no arguments, but got ["foo"] (flags go first`},
+		{[]string{"simulate", "--duration=1m", "x"}, "slewd simulate takes no arguments"},
+		{[]string{"wait", "now"}, "slewd wait takes no arguments"},
+	} {
+		out, stderr, code := runApp(tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("slewd %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+		if strings.Contains(out, "USAGE:") {
+			t.Errorf("slewd %s printed the whole help page", strings.Join(tc.args, " "))
+		}
+	}
+}
+
+// Running one app must not change the next (urfave/cli adds help flags to
+// the commands it runs).
+func TestAppsIndependent(t *testing.T) {
+	count := func() map[string]int {
+		n := map[string]int{}
+		for _, c := range newApp().Commands {
+			n[c.Name] = len(c.Flags) + len(c.Subcommands)
+		}
+		return n
+	}
+	before := count()
+	runApp("status", "--json")
+	runApp("query", "--help")
+	for name, n := range count() {
+		if n != before[name] {
+			t.Errorf("command %s: %d flags and subcommands after other runs, %d before", name, n, before[name])
+		}
+	}
+}
