@@ -23,7 +23,7 @@ func init() {
 	})
 	flags = append(flags,
 		&cli.IntFlag{Name: "samples", Value: ntpclient.DefaultMeasureBurst, EnvVars: []string{"SLEWD_QUERY_SAMPLES"},
-			Usage: "queries per server"},
+			Usage: "queries per server (1 to 32)"},
 		&cli.DurationFlag{Name: "interval", Value: ntpclient.DefaultBurstInterval, EnvVars: []string{"SLEWD_QUERY_INTERVAL"},
 			Usage: "time between queries to one server (servers that rate-limit drop faster queries)"},
 		&cli.DurationFlag{Name: "deadline", EnvVars: []string{"SLEWD_QUERY_DEADLINE"},
@@ -55,11 +55,13 @@ func queryAction(c *cli.Context) error {
 	}
 	cfg.Burst = c.Int("samples")
 	cfg.BurstInterval = c.Duration("interval")
-	if cfg.Burst < 1 {
-		return cli.Exit("--samples must be at least 1", 2)
+	// More samples than the filter keeps add nothing but load on the
+	// servers; faster than 10 ms is a flood, not a measurement.
+	if cfg.Burst < 1 || cfg.Burst > 32 {
+		return cli.Exit(fmt.Sprintf("slewd query: --samples %d: give 1 to 32 (the filter keeps no more)", cfg.Burst), 2)
 	}
-	if cfg.BurstInterval <= 0 {
-		return cli.Exit("--interval must be positive", 2)
+	if cfg.BurstInterval < 10*time.Millisecond {
+		return cli.Exit(fmt.Sprintf("slewd query: --interval %v: give at least 10ms (public servers drop queries closer than 2 s)", cfg.BurstInterval), 2)
 	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 	if err != nil {
