@@ -172,26 +172,35 @@ func (o *ntpdateOptions) setValue(flag byte, val string) error {
 	return nil
 }
 
-// ntpdateSink is where ntpdate's messages go: standard output with
-// ntpdate's timestamp prefix, or syslog (-s).
+// ntpdateSink is where ntpdate's messages go: standard output (errors:
+// standard error) with ntpdate's timestamp prefix, or syslog (-s).
 type ntpdateSink interface {
 	Notice(msg string) error
 	Err(msg string) error
 }
 
 // stdoutSink writes "23 Nov 19:40:12 ntpdate[1234]: msg" (ntp's msyslog
-// format: %2d day, local time).
+// format: %2d day, local time): notices to w, errors to errW as ntpdate
+// writes its LOG_ERR messages to standard error (w if errW is nil).
 type stdoutSink struct {
-	w   io.Writer
-	now func() time.Time
-	pid int
+	w, errW io.Writer
+	now     func() time.Time
+	pid     int
 }
 
-func (s stdoutSink) Notice(msg string) error {
-	_, err := fmt.Fprintf(s.w, "%s ntpdate[%d]: %s\n", s.now().Format("_2 Jan 15:04:05"), s.pid, msg)
+func (s stdoutSink) Notice(msg string) error { return s.print(s.w, msg) }
+
+func (s stdoutSink) Err(msg string) error {
+	if s.errW == nil {
+		return s.print(s.w, msg)
+	}
+	return s.print(s.errW, msg)
+}
+
+func (s stdoutSink) print(w io.Writer, msg string) error {
+	_, err := fmt.Fprintf(w, "%s ntpdate[%d]: %s\n", s.now().Format("_2 Jan 15:04:05"), s.pid, msg)
 	return err
 }
-func (s stdoutSink) Err(msg string) error { return s.Notice(msg) }
 
 // openSyslog is ntpdate -s (openlog("ntpdate", LOG_PID, LOG_DAEMON)). A
 // variable so that tests capture it.
@@ -222,7 +231,7 @@ func ntpdateAction(c *cli.Context) error {
 		fmt.Fprint(c.App.Writer, ntpdateUsage)
 		return nil
 	}
-	var sink ntpdateSink = stdoutSink{w: c.App.Writer, now: time.Now, pid: os.Getpid()}
+	var sink ntpdateSink = stdoutSink{w: c.App.Writer, errW: c.App.ErrWriter, now: time.Now, pid: os.Getpid()}
 	if o.syslog {
 		s, err := openSyslog()
 		if err != nil {
@@ -266,7 +275,9 @@ func ntpdateAction(c *cli.Context) error {
 
 // ntpdateClientConfig turns ntpdate's options into the client's.
 func ntpdateClientConfig(c *cli.Context, o *ntpdateOptions) (ntpclient.Config, error) {
-	cfg := ntpclient.Config{Servers: o.servers}
+	// ntpdate needs a single server: it uses whichever answered, and the
+	// intersection algorithm still rejects falsetickers among several.
+	cfg := ntpclient.Config{Servers: o.servers, MinSources: 1}
 	for _, path := range o.serversFrom {
 		imp, err := ntpclient.ReadConfigFile(path)
 		if err != nil {
@@ -329,12 +340,14 @@ func ntpdateResult(sink ntpdateSink, rep boot.Report) error {
 		// slewd run is keeping the clock.
 		sink.Err("slewd run is keeping the clock, exiting (--force to slew anyway)")
 		return cli.Exit("", 1)
-	case rep.Refused:
+	case rep.Refused && !rep.DryRun:
 		sink.Err(fmt.Sprintf("offset %.6f sec is too large to slew (over %.0f s) and a step back is not allowed: "+
 			"use `slewd boot` (steps once, before services start) or `slewd run`", rep.Offset.Seconds(), boot.MaxSingleshot.Seconds()))
 		return cli.Exit("", 1)
 	}
-	if rep.BackwardRefused {
+	// A query (-q, -d) changes nothing, so it refuses nothing either: it
+	// reports the offset as ntpdate -q does, however large.
+	if rep.BackwardRefused && !rep.DryRun {
 		sink.Notice(fmt.Sprintf("not stepping the clock back %.6f sec (slewd: --allow-backward-step to allow it): slewing instead", -rep.Offset.Seconds()))
 	}
 	server := bestServer(rep.Details)
@@ -376,13 +389,19 @@ func hostOnly(addr string) string {
 	return addr
 }
 
-// printNtpdateServer is ntpdate's print_server: one line per answering
-// server, or a block of details with -d.
+// printNtpdateServer is ntpdate's print_server: one line per server
+// queried, or a block of details with -d. A server that gave no usable
+// sample prints zeros, as in ntpdate ("stratum 0, offset 0.000000, delay
+// 0.00000" for one that never answered); without -d, one whose name did
+// not resolve (no address) is not printed.
 func printNtpdateServer(w io.Writer, d ntpclient.SourceReport, debug bool) {
-	if d.Samples == 0 && !debug {
-		return // nothing received, nothing to print
-	}
 	if !debug {
+		if d.Addr == "" {
+			return
+		}
+		if d.Samples == 0 {
+			d.Offset, d.Delay = 0, 0
+		}
 		fmt.Fprintf(w, "server %s, stratum %d, offset %.6f, delay %.5f\n", hostOnly(d.Addr), d.Stratum, d.Offset.Seconds(), d.Delay.Seconds())
 		return
 	}

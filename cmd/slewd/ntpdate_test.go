@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -69,10 +70,19 @@ func TestNtpdateLineFormat(t *testing.T) {
 	if want := " 3 Nov 09:04:05 ntpdate[1234]: adjust time server 127.0.0.1 offset 0.421900 sec\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
+	// Errors (ntpdate's LOG_ERR) go to standard error.
+	var e bytes.Buffer
+	b.Reset()
+	s.errW = &e
+	s.Err("no server suitable for synchronization found")
+	if want := " 3 Nov 09:04:05 ntpdate[1234]: no server suitable for synchronization found\n"; b.Len() != 0 || e.String() != want {
+		t.Errorf("stdout %q, stderr %q; want stderr %q", b.String(), e.String(), want)
+	}
 }
 
 var (
 	ntpdateServerLine = regexp.MustCompile(`^server (192\.0\.2\.\d|127\.0\.0\.1), stratum (\d+), offset (-?\d+\.\d{6}), delay (\d+\.\d{5})$`)
+	ntpdateDeadLine   = regexp.MustCompile(`^server (192\.0\.2\.\d|127\.0\.0\.1), stratum 0, offset 0\.000000, delay 0\.00000$`)
 	ntpdateFinalLine  = regexp.MustCompile(`^[ 123]\d [A-Z][a-z]{2} \d\d:\d\d:\d\d ntpdate\[\d+\]: (adjust|step) time server (192\.0\.2\.\d|127\.0\.0\.1) offset (-?\d+\.\d{6}) sec$`)
 )
 
@@ -84,8 +94,8 @@ func TestNtpdateQuery(t *testing.T) {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
 	lines := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want 2 server lines (the unsynchronized server answered nothing usable, ntpdate prints it with stratum 0: skipped) and the final line:\n%s", res.stdout)
+	if len(lines) != 4 {
+		t.Fatalf("want 3 server lines (the unsynchronized server answered nothing usable: ntpdate prints it with stratum 0 and zeros) and the final line:\n%s", res.stdout)
 	}
 	for _, l := range lines[:2] {
 		mm := ntpdateServerLine.FindStringSubmatch(l)
@@ -93,8 +103,11 @@ func TestNtpdateQuery(t *testing.T) {
 			t.Errorf("server line %q", l)
 		}
 	}
-	if mm := ntpdateFinalLine.FindStringSubmatch(lines[2]); mm == nil || mm[1] != "adjust" || !strings.HasPrefix(mm[3], "0.4219") {
-		t.Errorf("final line %q", lines[2])
+	if want := "server 192.0.2.3, stratum 0, offset 0.000000, delay 0.00000"; lines[2] != want {
+		t.Errorf("unsynchronized server's line %q, want %q", lines[2], want)
+	}
+	if mm := ntpdateFinalLine.FindStringSubmatch(lines[3]); mm == nil || mm[1] != "adjust" || !strings.HasPrefix(mm[3], "0.4219") {
+		t.Errorf("final line %q", lines[3])
 	}
 	if len(m.rec.Jumps) != 0 {
 		t.Error("ntpdate -q changed the clock")
@@ -191,11 +204,127 @@ func TestNtpdateFailures(t *testing.T) {
 				args = append(args, m.servers...)
 			}
 			res := m.runCmd(t, time.Minute, tc.priv, args...)
-			if res.code != tc.code || !strings.Contains(res.stdout+res.stderr, tc.out) {
-				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", res.code, res.stdout, res.stderr, tc.code, tc.out)
+			// Errors go to standard error, as ntpdate's LOG_ERR lines do.
+			if res.code != tc.code || !strings.Contains(res.stderr, tc.out) || strings.Contains(res.stdout, tc.out) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q on stderr", res.code, res.stdout, res.stderr, tc.code, tc.out)
 			}
 			if strings.Contains(res.stderr, "slewd: \n") {
 				t.Errorf("empty error line on stderr: %q", res.stderr)
+			}
+		})
+	}
+}
+
+// ntpdate needs one server: with several, it uses those that answered
+// and agree (a dead one gets a line of zeros), and the intersection
+// algorithm still rejects a falseticker among them.
+func TestNtpdateQuorumOfOne(t *testing.T) {
+	good := ntptest.ServerConfig{Stratum: 2}
+	dead := ntptest.ServerConfig{Drop: true}
+	for _, tc := range []struct {
+		name    string
+		servers []ntptest.ServerConfig
+		args    []string
+		code    int
+		lines   []string // per server: "ok", "dead", "any"
+		chosen  []string // the final line names one of these
+		errLine string   // expected on stderr (and not on stdout)
+	}{
+		{"-q A B, B dead", []ntptest.ServerConfig{good, dead}, []string{"-q"}, 0, []string{"ok", "dead"}, []string{"192.0.2.1"}, ""},
+		{"-q A B, A dead", []ntptest.ServerConfig{dead, good}, []string{"-q"}, 0, []string{"dead", "ok"}, []string{"192.0.2.2"}, ""},
+		{"-q, falseticker and dead among four",
+			[]ntptest.ServerConfig{good, {Stratum: 1, Offset: 3 * time.Second}, dead, good}, []string{"-q"}, 0,
+			[]string{"ok", "any", "dead", "ok"}, []string{"192.0.2.1", "192.0.2.4"}, ""},
+		{"-q, all dead", []ntptest.ServerConfig{dead, dead}, []string{"-q"}, 1, []string{"dead", "dead"}, nil, "no server suitable for synchronization found"},
+		{"-q, two that disagree", []ntptest.ServerConfig{good, {Offset: 3 * time.Second}}, []string{"-q"}, 1, []string{"any", "any"}, nil, "no server suitable for synchronization found"},
+		{"slews with A B, B dead", []ntptest.ServerConfig{good, dead}, []string{"-p", "1"}, 0, nil, []string{"192.0.2.1"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newSimMachine(t, -250*time.Millisecond, tc.servers...)
+			res := m.runCmd(t, time.Minute, true, append(append([]string{"ntpdate"}, tc.args...), m.servers...)...)
+			if res.code != tc.code {
+				t.Fatalf("exit %d, want %d: stdout %q, stderr %q", res.code, tc.code, res.stdout, res.stderr)
+			}
+			lines := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")
+			if res.stdout == "" {
+				lines = nil
+			}
+			want := len(tc.lines)
+			if tc.code == 0 {
+				want++
+			}
+			if len(lines) != want {
+				t.Fatalf("want %d lines:\n%s", want, res.stdout)
+			}
+			for i, kind := range tc.lines {
+				mm := ntpdateServerLine.FindStringSubmatch(lines[i])
+				switch {
+				case mm == nil || mm[1] != fmt.Sprintf("192.0.2.%d", i+1):
+					t.Errorf("server line %q", lines[i])
+				case kind == "dead" && !ntpdateDeadLine.MatchString(lines[i]):
+					t.Errorf("dead server's line %q", lines[i])
+				case kind == "ok" && (mm[2] != "2" || !strings.HasPrefix(mm[3], "0.2500")):
+					t.Errorf("server line %q", lines[i])
+				}
+			}
+			if tc.code == 0 {
+				mm := ntpdateFinalLine.FindStringSubmatch(lines[len(lines)-1])
+				if mm == nil || mm[1] != "adjust" || !slices.Contains(tc.chosen, mm[2]) || math.Abs(atof(t, mm[3])-0.25) > 1e-3 {
+					t.Errorf("final line %q", lines[len(lines)-1])
+				}
+			}
+			if tc.errLine != "" && (!strings.Contains(res.stderr, tc.errLine) || strings.Contains(res.stdout, tc.errLine)) {
+				t.Errorf("want %q on stderr only: stdout %q, stderr %q", tc.errLine, res.stdout, res.stderr)
+			}
+			if slices.Contains(tc.args, "-q") && len(m.rec.Jumps) != 0 {
+				t.Error("ntpdate -q changed the clock")
+			}
+		})
+	}
+}
+
+// A query changes nothing, so it refuses nothing: -q reports an offset
+// too large to slew with the usual lines and exits 0, and -q -b does not
+// say it would not step back.
+func TestNtpdateQueryReportsAnyOffset(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		clockErr time.Duration // REALTIME − true
+		args     []string
+		verb     string
+	}{
+		{"-q an hour ahead", time.Hour, []string{"-q"}, "adjust"},
+		{"-q -b an hour ahead", time.Hour, []string{"-q", "-b"}, "adjust"},
+		{"-q -b 2 s ahead", 2 * time.Second, []string{"-q", "-b"}, "adjust"},
+		{"-q -b 2 s behind", -2 * time.Second, []string{"-q", "-b"}, "step"},
+		{"-d an hour ahead", time.Hour, []string{"-d"}, "adjust"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newSimMachine(t, tc.clockErr, ntptest.ServerConfig{Stratum: 2})
+			res := m.runCmd(t, time.Minute, true, append(append([]string{"ntpdate"}, tc.args...), m.servers...)...)
+			if res.code != 0 {
+				t.Fatalf("exit %d: stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+			}
+			lines := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")
+			if !slices.Contains(tc.args, "-d") {
+				if len(lines) != 2 {
+					t.Fatalf("want the server line and the final line:\n%s", res.stdout)
+				}
+				if mm := ntpdateServerLine.FindStringSubmatch(lines[0]); mm == nil || math.Abs(atof(t, mm[3])+tc.clockErr.Seconds()) > 1e-3 {
+					t.Errorf("server line %q", lines[0])
+				}
+			}
+			final := lines[len(lines)-1]
+			if mm := ntpdateFinalLine.FindStringSubmatch(final); mm == nil || mm[1] != tc.verb || math.Abs(atof(t, mm[3])+tc.clockErr.Seconds()) > 1e-3 {
+				t.Errorf("final line %q", final)
+			}
+			for _, bad := range []string{"too large", "not stepping", "slewing instead"} {
+				if strings.Contains(res.stdout+res.stderr, bad) {
+					t.Errorf("%q printed: stdout %q, stderr %q", bad, res.stdout, res.stderr)
+				}
+			}
+			if len(m.rec.Jumps) != 0 {
+				t.Error("a query changed the clock")
 			}
 		})
 	}
@@ -219,5 +348,25 @@ func TestNtpdateSymlinkBinary(t *testing.T) {
 	_, errOut, code, _ = unprivileged(t, "ntpdate", addrs...)
 	if code != 1 {
 		t.Errorf("without clock rights: exit %d: %s", code, errOut)
+	}
+
+	// A server that does not answer: the one that does is enough, the
+	// dead one gets ntpdate's line of zeros; with none, the error goes to
+	// standard error.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := pc.LocalAddr().String()
+	pc.Close()
+	out, errOut, code, _ = unprivileged(t, "ntpdate", "-q", "-t", "1", addrs[0], dead)
+	lines = strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if code != 0 || len(lines) != 3 || !ntpdateServerLine.MatchString(lines[0]) || !ntpdateDeadLine.MatchString(lines[1]) || !ntpdateFinalLine.MatchString(lines[2]) {
+		t.Errorf("ntpdate -q live dead: exit %d, stdout:\n%s\nstderr: %s", code, out, errOut)
+	}
+	out, errOut, code, _ = unprivileged(t, "ntpdate", "-q", "-t", "1", dead)
+	if code != 1 || !ntpdateDeadLine.MatchString(strings.TrimRight(out, "\n")) || !strings.Contains(errOut, "ntpdate[") ||
+		!strings.Contains(errOut, "no server suitable for synchronization found") {
+		t.Errorf("ntpdate -q dead: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
