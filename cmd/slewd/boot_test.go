@@ -269,7 +269,7 @@ func manPage(app *cli.App) (string, error) {
 		".PP\n\\fBslewd sync\\fP\n.EX\n" + roff(syncExitCodes) + ".EE\n" +
 		".PP\n\\fBslewd wait\\fP\n.EX\n" + roff(waitExitCodes) + ".EE\n" +
 		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP): 0 done (with -q: measured), " +
-		"1 no suitable server, the clock could not be adjusted or the offset is beyond 2145 s, 2 bad arguments.\n" +
+		"1 no suitable server, the clock could not be adjusted or (without -q) the offset is beyond 2145 s, 2 bad arguments.\n" +
 		"\n.SH FILES\n" +
 		".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP\n" +
 		".TP\n/var/lib/slewd/highwater\nthe high-water mark of known-good time (\\fBslewd boot --restore-from-high-water\\fP)\n" +

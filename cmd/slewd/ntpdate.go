@@ -47,7 +47,7 @@ slewd's ntpdate: the clock is slewed by the kernel's adjtime (500 ppm), never st
   --force                slew even when slewd run is keeping the clock
 Servers may carry a port: HOST:PORT, [IPv6]:PORT.
 Exit status: 0 done (or, with -q, measured), 1 no suitable server or the clock
-could not be adjusted or the offset is beyond 2145 s, 2 bad arguments.
+could not be adjusted or (without -q) the offset is beyond 2145 s, 2 bad arguments.
 `
 
 // ntpdateOptions are ntpdate's flags.
