@@ -69,6 +69,14 @@ const (
 	jumpLike = minLike
 	// boundSlack widens bounds for timestamping noise.
 	boundSlack = 0.2e-6
+	// wanderTemper tempers the models' evidence (likelihood to this power)
+	// where WanderUpper sets how long the clock goes unobserved: a model of
+	// too little wander can lead by chance over the ~50 measurements the
+	// scores remember, early on especially, and polling on it let the clock
+	// drift 155 µs unseen (chrony's model, seed 42). At 1/4, 100 seeds of
+	// that model: worst 53 µs instead of 79 µs, for 450 queries a day
+	// instead of 350.
+	wanderTemper = 0.25
 	// edgeSigma softens the edges of a bound: the path's minimum delay, from
 	// which the bound is measured, is itself an estimate.
 	edgeSigma = 1.5e-6
@@ -275,16 +283,22 @@ func (s *Servo) FreqSigmaPPM() float64 { return math.Sqrt(max(s.bank[s.best].p[1
 // WanderPerRootSecond is the oscillator wander of the filter reported.
 func (s *Servo) WanderPerRootSecond() float64 { return math.Sqrt(s.bank[s.best].q) }
 
-// WanderUpper is a cautious figure for the wander: the posterior mean of
-// the models' wander variance, which the models that wander more dominate
-// as long as they are at all plausible. Deciding how long the clock may go
+// WanderUpper is a cautious figure for the wander: the mean of the models'
+// wander variance under their tempered posterior (wanderTemper), which the
+// models that wander more dominate as long as they are at all plausible. Deciding how long the clock may go
 // unobserved, erring towards too much wander costs packets; erring the
 // other way costs accuracy, and polls less often make the models harder to
 // tell apart.
 func (s *Servo) WanderUpper() float64 {
+	w := make([]float64, len(s.score))
+	sum := 0.0
+	for i, sc := range s.score {
+		w[i] = math.Exp(wanderTemper * (sc - s.score[s.best]))
+		sum += w[i]
+	}
 	q := 0.0
-	for i, w := range s.weights() {
-		q += w * s.bank[i].q
+	for i := range w {
+		q += w[i] / sum * s.bank[i].q
 	}
 	return math.Sqrt(q)
 }

@@ -143,6 +143,7 @@ type source struct {
 	lastSent time.Duration
 	inflight bool
 	done     bool // one-shot: all queries made
+	recheck  bool // the latest sample was suppressed as a spike: look again soon
 
 	stopped string // permanent: why queries stopped (DENY, RSTR)
 	status  string // why the latest reply makes the source unusable
@@ -521,6 +522,7 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 			s.rateMin = 0
 		}
 		res := s.filter.add(r.sample)
+		s.recheck = res == spike
 		if res <= spike {
 			s.floor.add(r.sample.Raw, r.sample.Delay)
 		}
@@ -648,6 +650,13 @@ func (c *Client) schedule(s *source, now time.Duration) {
 		s.next = max(s.lastSent+c.cfg.BurstInterval, now)
 	default:
 		d := c.interval(s)
+		if s.recheck && c.cfg.FixedPoll == 0 {
+			// A sample far from the prediction is either a spike or the
+			// first sign that the clock has drifted more than expected over
+			// a long poll; waiting a whole interval to tell which doubles
+			// the time it runs uncorrected.
+			d = max(min(d, c.cfg.MinPoll), s.rateMin)
+		}
 		if c.cfg.FixedPoll == 0 && s.rateMin == 0 {
 			// A little randomness keeps many clients from polling in step.
 			d += time.Duration(c.rng.Int64N(int64(d/32) + 1))

@@ -608,3 +608,37 @@ func TestSimPoolQuorumFollowsMembers(t *testing.T) {
 		}
 	}
 }
+
+// A sample suppressed as a spike after a long poll gets a second look at
+// MinPoll, not a whole poll interval later: it may be the first sign that
+// the clock drifted further than predicted, and waiting doubles the time
+// it runs uncorrected.
+func TestSimSpikeRecheckedSoon(t *testing.T) {
+	srv, names := servers(wan(ntptest.ServerConfig{}))
+	r := newSim(t, simSetup{seed: 12, servers: srv, cfg: ntpclient.Config{Servers: names}})
+	r.w.Run(12 * time.Hour)
+	poll := r.report(t, names[0]).Poll
+	if poll < 512*time.Second {
+		t.Fatalf("poll %v after 12 h, want it long for this test", poll)
+	}
+	shift := r.w.Now()
+	s := r.net.Server(names[0])
+	cfg := s.Config()
+	cfg.Offset = 5 * time.Millisecond
+	s.SetConfig(cfg)
+	r.w.Run(shift + 3*poll)
+	var first time.Duration
+	for _, e := range r.after(shift) {
+		if e.est.Offset > 4*time.Millisecond {
+			first = e.at
+			break
+		}
+	}
+	if first == 0 {
+		t.Fatal("the shifted server's time was never taken")
+	}
+	// One poll to see the shift (a spike), MinPoll to confirm it.
+	if late := first - shift; late > poll+poll/32+2*ntpclient.DefaultMinPoll {
+		t.Errorf("the shift was taken %v after it happened (poll %v): the spike was not rechecked soon", late, poll)
+	}
+}

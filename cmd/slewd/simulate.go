@@ -101,6 +101,7 @@ type simResult struct {
 	RTCWritesWhileOffOver100ms int      `json:"rtc_writes_while_off_over_100ms"`
 	Seed                       uint64   `json:"seed"`
 	Syscalls                   int      `json:"adjtimex_calls"`
+	Queries                    int64    `json:"ntp_queries"` // requests that reached the servers
 
 	metrics *simMetrics
 }
@@ -314,6 +315,9 @@ func simulate(ctx context.Context, cfg simConfig) (*simResult, error) {
 	}
 	for _, p := range procs {
 		res.Syscalls += p.Syscalls()
+	}
+	for _, a := range servers {
+		res.Queries += network.Server(a).Counters().Received
 	}
 	if t := m.convergedAfter(); t >= 0 {
 		res.ConvergedAfterS = ptr(t)

@@ -141,6 +141,10 @@ func TestSimulateCommand(t *testing.T) {
 	if c, ok := got["converged_after_s"].(float64); !ok || c > 135 {
 		t.Errorf("converged_after_s %v", got["converged_after_s"])
 	}
+	// 5 min: the initial burst, then polls at 64 s at first.
+	if q, ok := got["ntp_queries"].(float64); !ok || q < 4+3 || q > 8+6 {
+		t.Errorf("ntp_queries %v in 5 min", got["ntp_queries"])
+	}
 
 	out.Reset()
 	app = newApp()
