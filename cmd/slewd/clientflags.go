@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -19,7 +21,7 @@ func clientFlags() []cli.Flag {
 			Usage: "pool name that resolves to several servers, --pool-size of which are used (repeatable)"},
 		&cli.IntFlag{Name: "pool-size", Value: ntpclient.DefaultPoolSize, Usage: "servers taken from each pool"},
 		&cli.IntFlag{Name: "min-sources", EnvVars: []string{"SLEWD_MIN_SOURCES"},
-			Usage: "how many sources must agree (default: 1 with one server, else a majority)"},
+			Usage: "how many sources must agree", DefaultText: "1 with one server, else a majority"},
 		&cli.DurationFlag{Name: "minpoll", Value: ntpclient.DefaultMinPoll, Usage: "shortest poll interval (at least 16s)"},
 		&cli.DurationFlag{Name: "maxpoll", Value: ntpclient.DefaultMaxPoll, Usage: "longest poll interval"},
 		&cli.DurationFlag{Name: "poll", Usage: "fixed poll interval instead of an adaptive one"},
@@ -33,8 +35,8 @@ func clientFlags() []cli.Flag {
 // clientConfig builds an ntpclient.Config from clientFlags and the arguments.
 func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 	cfg := ntpclient.Config{
-		Servers:    append(c.StringSlice("server"), c.Args().Slice()...),
-		Pools:      c.StringSlice("pool"),
+		Servers:    nonEmpty(append(c.StringSlice("server"), c.Args().Slice()...)),
+		Pools:      nonEmpty(c.StringSlice("pool")),
 		PoolSize:   c.Int("pool-size"),
 		MinSources: c.Int("min-sources"),
 		MinPoll:    c.Duration("minpoll"),
@@ -50,8 +52,11 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server or --pool (e.g. `slewd "+c.Command.Name+" pool.ntp.org`)", 2)
 	}
 	for _, s := range cfg.Servers {
+		if strings.HasPrefix(s, "-") {
+			return cfg, cli.Exit(fmt.Sprintf("%q is not a server: flags go before the servers (slewd %s [flags] SERVER...)", s, c.Command.Name), 2)
+		}
 		if _, err := ntpclient.ParseSource(s); err != nil {
-			return cfg, cli.Exit(fmt.Sprintf("server %q: %v", s, err), 2)
+			return cfg, cli.Exit(fmt.Sprintf("bad server: %v", err), 2)
 		}
 	}
 	for _, d := range []struct {
@@ -73,4 +78,10 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		cfg.Auth = &k
 	}
 	return cfg, nil
+}
+
+// nonEmpty drops empty entries: SLEWD_POOLS="" in /etc/default/slewd means
+// no pool, not a pool with an empty name.
+func nonEmpty(list []string) []string {
+	return slices.DeleteFunc(list, func(s string) bool { return strings.TrimSpace(s) == "" })
 }

@@ -66,3 +66,19 @@ func TestAppsIndependent(t *testing.T) {
 		}
 	}
 }
+
+// Server arguments: a flag after a server is named as such, and empty
+// entries (SLEWD_POOLS="" in /etc/default/slewd) mean none.
+func TestServerArguments(t *testing.T) {
+	if _, stderr, code := runApp("query", "127.0.0.1:9", "--json"); code != 2 || !strings.Contains(stderr, `"--json" is not a server: flags go before the servers`) {
+		t.Errorf("flag after a server: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := runApp("query", "bad[spec"); code != 2 || !strings.HasPrefix(stderr, `bad server: "bad[spec"`) {
+		t.Errorf("bad server: exit %d, %q", code, stderr)
+	}
+	t.Setenv("SLEWD_POOLS", "")
+	t.Setenv("SLEWD_SERVERS", "")
+	if _, stderr, code := runApp("query"); code != 2 || !strings.Contains(stderr, "no NTP servers") {
+		t.Errorf("empty SLEWD_POOLS and SLEWD_SERVERS: exit %d, %q; want the no-servers advice", code, stderr)
+	}
+}
