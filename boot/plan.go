@@ -132,9 +132,14 @@ func Decide(offset time.Duration, p Policy) Plan {
 	}
 	if abs > MaxSingleshot {
 		plan.Action, plan.Refused = ActionNone, true
+		advice := "step it once with `slewd boot` before services start"
+		if plan.BackwardRefused {
+			// This is slewd boot already: only the policy stands in the way.
+			advice = "step it back once, with the services that dislike steps stopped (`slewd boot` without --forward-only, or `ntpdate -b --allow-backward-step`)"
+		}
 		plan.Reason = fmt.Sprintf("clock %s: %stoo far to slew with the adjtime singleshot (at most %v, which takes %v at 500 ppm): "+
-			"step it once with `slewd boot` before services start, or let `slewd run` slew it at up to 10 %% (raise --max-offset)",
-			direction(offset), why, MaxSingleshot, SlewDuration(MaxSingleshot).Round(time.Hour))
+			"%s, or let `slewd run` slew it at up to 10 %% (raise --max-offset)",
+			direction(offset), why, MaxSingleshot, SlewDuration(MaxSingleshot).Round(time.Hour), advice)
 		return plan
 	}
 	plan.Action, plan.Slew = ActionSlew, offset

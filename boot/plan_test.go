@@ -37,7 +37,7 @@ func TestDecide(t *testing.T) {
 		{"sub-µs ahead: none", -999 * time.Nanosecond, fwd, ActionNone, 0, 0, false, false, "within 1 µs"},
 		{"forward-only, behind: step", 54 * time.Second, fwd, ActionStep, 54 * time.Second, 0, false, false, "stepping"},
 		{"forward-only, ahead: slew and say so", -54 * time.Second, fwd, ActionSlew, 0, -54 * time.Second, false, true, "forward-only"},
-		{"forward-only, ahead beyond the singleshot: refused", -MaxSingleshot - time.Second, fwd, ActionNone, 0, 0, true, true, "too far to slew"},
+		{"forward-only, ahead beyond the singleshot: refused", -MaxSingleshot - time.Second, fwd, ActionNone, 0, 0, true, true, "step it back once, with the services that dislike steps stopped (`slewd boot` without --forward-only"},
 		{"forward-only, ahead at the singleshot limit: slew", -MaxSingleshot, fwd, ActionSlew, 0, -MaxSingleshot, false, true, "forward-only"},
 		{"sync: slews 54 s", 54 * time.Second, sync, ActionSlew, 0, 54 * time.Second, false, false, "slewing"},
 		{"sync: slews ahead", -0.4219 * 1e9, sync, ActionSlew, 0, -421900 * time.Microsecond, false, false, "ahead"},

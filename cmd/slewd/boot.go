@@ -123,13 +123,14 @@ func bootAction(c *cli.Context) error {
 		SyncThreshold: c.Duration("sync-threshold"),
 	}, newOneShotEnv(c, log))
 	if err != nil {
-		return oneShotError("boot", err)
+		return oneShotError(c, "boot", err)
 	}
 	if c.Bool("json") {
 		if err := writeOneShotJSON(c.App.Writer, rep, c.Bool("forward-only")); err != nil {
 			return err
 		}
-	} else {
+	} else if rep.ExitCode == boot.ExitOK {
+		// A failure is said once, on stderr, by the error below.
 		writeOneShotText(c.App.Writer, "slewd boot", rep)
 	}
 	switch rep.ExitCode {
@@ -143,15 +144,24 @@ func bootAction(c *cli.Context) error {
 }
 
 // oneShotError maps a failure to its exit status: 77 without permission,
-// 2 for a configuration the client rejects, else 1.
-func oneShotError(cmd string, err error) error {
+// 2 for a configuration the client rejects, else 1. With --json, stdout
+// still gets its one object, saying what failed.
+func oneShotError(c *cli.Context, cmd string, err error) error {
+	code := boot.ExitError
 	switch {
 	case clock.ErrPermission(err):
-		return cli.Exit(cmd+": "+err.Error(), boot.ExitNoPerm)
+		code = boot.ExitNoPerm
 	case isConfigError(err):
-		return cli.Exit(cmd+": "+err.Error(), boot.ExitUsage)
+		code = boot.ExitUsage
 	}
-	return cli.Exit(cmd+": "+err.Error(), boot.ExitError)
+	if c.Bool("json") {
+		out := oneShotJSON{Action: string(boot.ActionNone), Reason: err.Error(), ExitCode: code,
+			ForwardOnly: c.Bool("forward-only"), DryRun: c.Bool("dry-run"), Servers: []sourceJSON{}}
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+	}
+	return cli.Exit(cmd+": "+err.Error(), code)
 }
 
 // isConfigError: the client refused its configuration before any I/O

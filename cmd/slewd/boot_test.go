@@ -411,9 +411,13 @@ func TestBootBinaryUnprivileged(t *testing.T) {
 	}
 	t.Logf("slewd boot --dry-run with four loopback servers: %v (process start to exit)", took)
 
-	_, errOut, code, took = unprivileged(t, "", append([]string{"boot", "--state-dir", t.TempDir()}, addrs...)...)
+	out, errOut, code, took = unprivileged(t, "", append([]string{"boot", "--json", "--state-dir", t.TempDir()}, addrs...)...)
 	if code != boot.ExitNoPerm || !strings.Contains(errOut, "CAP_SYS_TIME") || took > 5*time.Second {
 		t.Errorf("without clock rights: exit %d after %v: %s", code, took, errOut)
+	}
+	// Scripts reading --json get their object on a failure too.
+	if j := decodeOneShot(t, out); j.ExitCode != boot.ExitNoPerm || j.Action != "none" || !strings.Contains(j.Reason, "CAP_SYS_TIME") {
+		t.Errorf("--json on a failure: %+v", j)
 	}
 }
 

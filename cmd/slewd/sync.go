@@ -74,14 +74,15 @@ func syncAction(c *cli.Context) error {
 		SyncThreshold: c.Duration("sync-threshold"),
 	}, newOneShotEnv(c, log))
 	if err != nil {
-		return oneShotError("sync", err)
+		return oneShotError(c, "sync", err)
 	}
 	switch {
 	case c.Bool("json"):
 		if err := writeOneShotJSON(c.App.Writer, rep, false); err != nil {
 			return err
 		}
-	case !c.Bool("quiet") || rep.ExitCode != boot.ExitOK:
+	case !c.Bool("quiet") && rep.ExitCode == boot.ExitOK:
+		// A failure is said once, on stderr, by the error below.
 		writeOneShotText(c.App.Writer, "slewd sync", rep)
 		if rep.Estimate == nil && rep.ExitCode == boot.ExitOK {
 			fmt.Fprintf(c.App.Writer, "slewd sync: %s\n", rep.Reason)
