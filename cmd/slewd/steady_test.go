@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -75,6 +76,48 @@ func benchSteady(b *testing.B, poll time.Duration) {
 	b.ReportMetric(f.worstMax, "worst-max-µs/10-seeds")
 	b.ReportMetric(f.bestRMS, "best-RMS-µs")
 	b.ReportMetric(f.bestMax, "best-max-µs")
+}
+
+// BenchmarkSteadyStateSpread runs 100 seeds of chrony's model: the issue
+// judges 10, and how often another 10 would fail is what the spread says.
+// It reports the mean, 95th percentile and worst of the per-seed max
+// error, how many seeds exceed the limit, and NTP queries a day.
+func BenchmarkSteadyStateSpread(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		poll  time.Duration
+		limit float64 // µs
+	}{{"poll64", 64 * time.Second, 25}, {"adaptive", 0, 70}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const seeds = 100
+			var maxes []float64
+			var queries int64
+			for b.Loop() {
+				maxes, queries = nil, 0
+				for seed := uint64(1); seed <= seeds; seed++ {
+					r, err := simulate(context.Background(), chronyModel(seed, tc.poll))
+					if err != nil || r.MaxAbsErrorAfter1hS == nil {
+						b.Fatalf("seed %d: %v", seed, err)
+					}
+					maxes = append(maxes, *r.MaxAbsErrorAfter1hS*1e6)
+					queries += r.Queries
+				}
+			}
+			slices.Sort(maxes)
+			over, sum := 0, 0.0
+			for _, m := range maxes {
+				sum += m
+				if m > tc.limit {
+					over++
+				}
+			}
+			b.ReportMetric(sum/seeds, "mean-max-µs")
+			b.ReportMetric(maxes[seeds*95/100-1], "p95-max-µs")
+			b.ReportMetric(maxes[seeds-1], "worst-max-µs")
+			b.ReportMetric(float64(over), "seeds-over-limit/100")
+			b.ReportMetric(float64(queries)/seeds, "queries/day")
+		})
+	}
 }
 
 // BenchmarkConverge reports how long corrections take in virtual time
