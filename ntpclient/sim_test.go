@@ -642,3 +642,40 @@ func TestSimSpikeRecheckedSoon(t *testing.T) {
 		t.Errorf("the shift was taken %v after it happened (poll %v): the spike was not rechecked soon", late, poll)
 	}
 }
+
+// Measure asks its sources in parallel: in virtual time, four servers
+// 300 ms away take as long as one (asked one after another they would take
+// four times as long).
+func TestSimMeasureParallel(t *testing.T) {
+	took := func(n int) time.Duration {
+		var cfgs []ntptest.ServerConfig
+		for range n {
+			cfgs = append(cfgs, ntptest.ServerConfig{Delay: 300 * time.Millisecond})
+		}
+		srv, names := servers(cfgs...)
+		w := simclock.New(simclock.Config{Seed: 5})
+		net := ntptest.NewNetwork(w)
+		for a, c := range srv {
+			net.AddServer(a, c)
+		}
+		var elapsed time.Duration
+		w.Spawn("query", false, func(ctx context.Context, p *simclock.Process) error {
+			start := p.Raw()
+			_, err := ntpclient.Measure(ctx, ntpclient.Config{Servers: names, Burst: 2, BurstInterval: 100 * time.Millisecond},
+				ntpclient.Env{Clock: p, Loop: p, Dialer: net.Dialer(p), Resolver: net.Resolver(),
+					Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(5, 1)), SimulatedTime: true}, 0)
+			if err != nil {
+				t.Errorf("%d servers: %v", n, err)
+			}
+			elapsed = p.Raw() - start
+			return nil
+		})
+		w.Run(time.Minute)
+		return elapsed
+	}
+	one, four := took(1), took(4)
+	if one < time.Second || four > one+one/4 {
+		t.Errorf("one server took %v, four took %v: not in parallel", one, four)
+	}
+	t.Logf("one server %v, four %v (virtual time)", one, four)
+}
