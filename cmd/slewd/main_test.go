@@ -82,3 +82,29 @@ func TestServerArguments(t *testing.T) {
 		t.Errorf("empty SLEWD_POOLS and SLEWD_SERVERS: exit %d, %q; want the no-servers advice", code, stderr)
 	}
 }
+
+// simulate refuses what it cannot mean; run shares --max-slew-rate's check
+// (run itself is not started here: it would take this machine's clock).
+func TestSimulateBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-slew-rate=100"}, "give 500 to 100500 ppm"},
+		{[]string{"--max-slew-rate=200000"}, "100500 is the kernel's limit"},
+		{[]string{"--wander=-1"}, "--wander cannot be negative"},
+		{[]string{"--kill-at=2h", "--duration=1h"}, "--kill-at 2h0m0s is not before the end"},
+		{[]string{"--step-by=-5s", "--step-at=2h", "--duration=1h"}, "--step-at 2h0m0s is not before the end"},
+		{[]string{"--clock-error=garbage"}, "write it like +54s"},
+		{[]string{"--falsetickers=3", "--servers=3"}, "--falsetickers must be between 0 and --servers - 1"},
+	} {
+		if _, stderr, code := runApp(append([]string{"simulate"}, tc.args...)...); code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("simulate %v: exit %d, %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	for ppm, ok := range map[float64]bool{499: false, 500: true, 100500: true, 100501: false} {
+		if err := checkMaxSlewRate(ppm); (err == nil) != ok {
+			t.Errorf("checkMaxSlewRate(%g) = %v", ppm, err)
+		}
+	}
+}

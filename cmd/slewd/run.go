@@ -63,6 +63,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("--slew-method: "+err.Error(), 2)
 	}
+	if err := checkMaxSlewRate(c.Float64("max-slew-rate")); err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
 	if err != nil {
 		return err
@@ -128,4 +131,14 @@ func markTimesyncSynced() error {
 	}
 	f.Close()
 	return os.Chtimes(timesyncSyncedFile, now, now)
+}
+
+// checkMaxSlewRate: --max-slew-rate between 500 ppm (ntpd's slew, and what
+// the kernel's own adjtime and PLL tails run at) and the kernel's limit.
+func checkMaxSlewRate(ppm float64) error {
+	if ppm < clock.SingleshotRate || ppm > adjtime.KernelMaxRatePPM {
+		return fmt.Errorf("--max-slew-rate %g: give %d to %d ppm (%d is the kernel's limit: tick ±10 %% plus frequency ±500 ppm)",
+			ppm, clock.SingleshotRate, adjtime.KernelMaxRatePPM, adjtime.KernelMaxRatePPM)
+	}
+	return nil
 }

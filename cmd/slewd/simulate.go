@@ -189,6 +189,18 @@ func (cfg simConfig) validate() error {
 		return fmt.Errorf("--drift beyond ±100000 ppm is more than the kernel can compensate")
 	case cfg.Delay < 0 || cfg.Jitter < 0 || cfg.Asymmetry < 0:
 		return fmt.Errorf("--delay, --jitter and --asymmetry cannot be negative")
+	case cfg.Wander < 0:
+		return fmt.Errorf("--wander cannot be negative (it is the size of the frequency's random steps)")
+	case cfg.StepBy != 0 && cfg.StepAt >= cfg.Duration:
+		return fmt.Errorf("--step-at %v is not before the end of the run (--duration %v)", cfg.StepAt, cfg.Duration)
+	}
+	for _, k := range cfg.KillAt {
+		if k >= cfg.Duration {
+			return fmt.Errorf("--kill-at %v is not before the end of the run (--duration %v)", k, cfg.Duration)
+		}
+	}
+	if err := checkMaxSlewRate(cfg.MaxSlewPPM); err != nil {
+		return err
 	}
 	return nil
 }
