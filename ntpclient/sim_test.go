@@ -493,20 +493,7 @@ func TestSimMeasureConsistent(t *testing.T) {
 			lan(ntptest.ServerConfig{Offset: 500 * time.Millisecond}),
 			lan(ntptest.ServerConfig{Offset: time.Hour}),
 		)
-		w := simclock.New(simclock.Config{Seed: seed})
-		n := ntptest.NewNetwork(w)
-		for a, c := range srv {
-			n.AddServer(a, c)
-		}
-		var est ntpclient.Estimate
-		var err error
-		w.Spawn("query", false, func(ctx context.Context, p *simclock.Process) error {
-			est, err = ntpclient.Measure(ctx, ntpclient.Config{Servers: names, Burst: 3, BurstInterval: 200 * time.Millisecond},
-				ntpclient.Env{Clock: p, Loop: p, Dialer: n.Dialer(p), Resolver: n.Resolver(),
-					Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(seed, 1)), SimulatedTime: true}, 0)
-			return nil
-		})
-		w.Run(time.Minute)
+		est, _, err := simMeasure(seed, srv, ntpclient.Config{Servers: names, Burst: 3, BurstInterval: 200 * time.Millisecond}, nil)
 		selected := 0
 		for _, d := range est.Details {
 			if d.Selected {
@@ -549,29 +536,18 @@ func TestSimMeasureConsistent(t *testing.T) {
 func TestSimMeasureAgreementLost(t *testing.T) {
 	lan := ntptest.ServerConfig{Delay: 50 * time.Microsecond, Jitter: 10 * time.Microsecond}
 	srv, names := servers(lan, lan, lan)
-	w := simclock.New(simclock.Config{Seed: 3})
-	n := ntptest.NewNetwork(w)
-	for a, c := range srv {
-		n.AddServer(a, c)
-	}
 	// After the first answers, two servers move 20 ms apart.
-	w.At(100*time.Millisecond, func() {
-		for i, off := range map[int]time.Duration{1: 20 * time.Millisecond, 2: -20 * time.Millisecond} {
-			s := n.Server(names[i])
-			c := s.Config()
-			c.Offset = off
-			s.SetConfig(c)
-		}
-	})
-	var est ntpclient.Estimate
-	var err error
-	w.Spawn("query", false, func(ctx context.Context, p *simclock.Process) error {
-		est, err = ntpclient.Measure(ctx, ntpclient.Config{Servers: names, Burst: 4, BurstInterval: 200 * time.Millisecond},
-			ntpclient.Env{Clock: p, Loop: p, Dialer: n.Dialer(p), Resolver: n.Resolver(),
-				Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(3, 1)), SimulatedTime: true}, 0)
-		return nil
-	})
-	w.Run(time.Minute)
+	est, _, err := simMeasure(3, srv, ntpclient.Config{Servers: names, Burst: 4, BurstInterval: 200 * time.Millisecond},
+		func(w *simclock.World, n *ntptest.Network) {
+			w.At(100*time.Millisecond, func() {
+				for i, off := range map[int]time.Duration{1: 20 * time.Millisecond, 2: -20 * time.Millisecond} {
+					s := n.Server(names[i])
+					c := s.Config()
+					c.Offset = off
+					s.SetConfig(c)
+				}
+			})
+		})
 	var noEst *ntpclient.NoEstimateError
 	if !errors.As(err, &noEst) {
 		t.Fatalf("Measure = %+v, %v; want no estimate once the sources disagree", est, err)
@@ -653,29 +629,39 @@ func TestSimMeasureParallel(t *testing.T) {
 			cfgs = append(cfgs, ntptest.ServerConfig{Delay: 300 * time.Millisecond})
 		}
 		srv, names := servers(cfgs...)
-		w := simclock.New(simclock.Config{Seed: 5})
-		net := ntptest.NewNetwork(w)
-		for a, c := range srv {
-			net.AddServer(a, c)
+		_, took, err := simMeasure(5, srv, ntpclient.Config{Servers: names, Burst: 2, BurstInterval: 100 * time.Millisecond}, nil)
+		if err != nil {
+			t.Errorf("%d servers: %v", n, err)
 		}
-		var elapsed time.Duration
-		w.Spawn("query", false, func(ctx context.Context, p *simclock.Process) error {
-			start := p.Raw()
-			_, err := ntpclient.Measure(ctx, ntpclient.Config{Servers: names, Burst: 2, BurstInterval: 100 * time.Millisecond},
-				ntpclient.Env{Clock: p, Loop: p, Dialer: net.Dialer(p), Resolver: net.Resolver(),
-					Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(5, 1)), SimulatedTime: true}, 0)
-			if err != nil {
-				t.Errorf("%d servers: %v", n, err)
-			}
-			elapsed = p.Raw() - start
-			return nil
-		})
-		w.Run(time.Minute)
-		return elapsed
+		return took
 	}
 	one, four := took(1), took(4)
 	if one < time.Second || four > one+one/4 {
 		t.Errorf("one server took %v, four took %v: not in parallel", one, four)
 	}
 	t.Logf("one server %v, four %v (virtual time)", one, four)
+}
+
+// simMeasure runs one Measure in a simulated world against srv, after
+// setup (which may schedule changes to the servers), and returns its
+// result and how long it took in virtual time.
+func simMeasure(seed uint64, srv map[string]ntptest.ServerConfig, cfg ntpclient.Config,
+	setup func(w *simclock.World, n *ntptest.Network)) (est ntpclient.Estimate, took time.Duration, err error) {
+	w := simclock.New(simclock.Config{Seed: seed})
+	n := ntptest.NewNetwork(w)
+	for a, c := range srv {
+		n.AddServer(a, c)
+	}
+	if setup != nil {
+		setup(w, n)
+	}
+	w.Spawn("measure", false, func(ctx context.Context, p *simclock.Process) error {
+		start := p.Raw()
+		est, err = ntpclient.Measure(ctx, cfg, ntpclient.Env{Clock: p, Loop: p, Dialer: n.Dialer(p), Resolver: n.Resolver(),
+			Logger: slog.New(slog.DiscardHandler), Rand: rand.New(rand.NewPCG(seed, 1)), SimulatedTime: true}, 0)
+		took = p.Raw() - start
+		return nil
+	})
+	w.Run(time.Minute)
+	return est, took, err
 }

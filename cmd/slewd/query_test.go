@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"os"
@@ -9,26 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"slewd/ntpclient"
 	"slewd/ntpclient/ntptest"
 )
 
 func runQuery(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	app := newApp()
-	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(append([]string{"slewd", "query"}, args...))
-	if err != nil {
-		errOut.WriteString(err.Error())
-		code = 1
-		if ec, ok := err.(cli.ExitCoder); ok {
-			code = ec.ExitCode()
-		}
-	}
-	return out.String(), errOut.String(), code
+	return runApp(append([]string{"query"}, args...)...)
 }
 
 func TestQueryJSON(t *testing.T) {
