@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"slewd/adjtime"
-	"slewd/boot"
 	"slewd/clock"
+	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 )
 
@@ -313,7 +313,7 @@ func (d *daemon) saveHighWater() {
 		return
 	}
 	mark := d.env.Clock.Now().Add(d.slewer.Remaining() - d.lastEst.Error)
-	if err := boot.SaveHighWater(d.env.State, mark); err != nil {
+	if err := statefile.SaveHighWater(d.env.State, mark); err != nil {
 		d.log.Warn("could not save the high-water mark", "err", err)
 	}
 }

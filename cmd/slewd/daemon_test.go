@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"slewd/adjtime"
-	"slewd/boot"
 	"slewd/clock"
 	"slewd/clock/simclock"
+	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 	"slewd/ntpclient/ntptest"
 )
@@ -181,7 +181,7 @@ func TestDaemonSavesHighWater(t *testing.T) {
 		return d.run(ctx)
 	})
 	w.Run(15 * time.Minute)
-	mark, ok, err := boot.ReadHighWater(state)
+	mark, ok, err := statefile.ReadHighWater(state)
 	if err != nil || !ok {
 		t.Fatalf("no high-water mark: %v %v", ok, err)
 	}
