@@ -111,6 +111,7 @@ type Discipline struct {
 	nextDrift   time.Duration // RAW time to save the drift file
 	nextDog     time.Duration
 	lastEst     *ntpclient.Estimate
+	reports     []ntpclient.SourceReport // at lastEst
 	slewing     bool
 	panicked    bool
 	markedSync  bool
@@ -277,6 +278,7 @@ func (d *Discipline) dispatch(ev any) error {
 
 func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	d.lastEst = &est
+	d.reports = d.env.Client.Reports()
 	if OutOfBounds(est.Offset, d.cfg.MaxOffset) {
 		if !d.panicked {
 			d.log.Error("the clock is too far off to slew: not correcting it",
@@ -357,6 +359,16 @@ func (d *Discipline) control() error {
 		d.writeStatus(st)
 	}
 	return nil
+}
+
+// ControlNow makes the next control step due at once (after the handler
+// returns): the Slewer measures REALTIME against its target again, so a
+// step of the clock from outside is seen and planned for now rather than
+// at the next estimate or the hourly check.
+func (d *Discipline) ControlNow() {
+	if d.slewer != nil {
+		d.nextControl = d.env.Clock.Raw()
+	}
 }
 
 // Remeasure asks every source again now (a foreign step, a network that

@@ -73,7 +73,9 @@ func (f *fakeClient) Handle(ev any) (*ntpclient.Estimate, bool) {
 		Error: delay / 2, Jitter: sigma, Sources: 1, Sample: smp, SampleBound: (delay - f.minDelay) / 2}, true
 }
 
-func (f *fakeClient) Reports() []ntpclient.SourceReport { return nil }
+func (f *fakeClient) Reports() []ntpclient.SourceReport {
+	return []ntpclient.SourceReport{{Source: "fake", Selected: true}}
+}
 
 func (f *fakeClient) SetPollLimit(d time.Duration) { f.pollLimits = append(f.pollLimits, d) }
 
@@ -212,7 +214,7 @@ func TestKeepsTheKernelFrequencyWithoutADriftFile(t *testing.T) {
 
 // The snapshot and the status file say the same, and what the clock does:
 // a 2 s correction under way at 10 s, done and synchronized by 5 min; the
-// poll limit follows the servo's wander.
+// poll limit follows the servo's wander; the sources are reported.
 func TestSnapshotAndStatusFile(t *testing.T) {
 	m := newMachine(t, simclock.KernelConfig{ClockError: 2 * time.Second,
 		Oscillator: simclock.Oscillator{DriftPPM: 5, Wander: 1e-9}}, 1, true, discipline.Config{}, nil)
@@ -226,6 +228,9 @@ func TestSnapshotAndStatusFile(t *testing.T) {
 	s = m.d.Snapshot()
 	if s.Slewing || !s.Synced || s.Remaining.Abs() > 100*time.Microsecond || s.Sources != 1 || math.Abs(s.FreqPPM+5) > 0.5 {
 		t.Errorf("after 2 h: %+v; want synced, nothing left, about -5 ppm of compensation", s)
+	}
+	if len(s.Reports) != 1 || s.Reports[0].Source != "fake" {
+		t.Errorf("source reports %+v", s.Reports)
 	}
 	st, ok, err := statefile.ReadStatus(m.run)
 	if err != nil || !ok {
@@ -299,5 +304,39 @@ func TestHandlers(t *testing.T) {
 	}
 	if !m.d.Snapshot().Stopped {
 		t.Error("not handed back after the handler's error")
+	}
+}
+
+// A handler that learns of a step of the clock from outside (as a
+// foreign-step detector will) makes the discipline look at once: the
+// slewer sees the 50 ms and slews it back (in half a second at 10 %)
+// without waiting for the next poll. Without ControlNow, nothing happens until then.
+func TestControlNowAfterAForeignStep(t *testing.T) {
+	for _, now := range []bool{true, false} {
+		m := newMachine(t, simclock.KernelConfig{}, 1, true, discipline.Config{}, func(fc *fakeClient, env *discipline.Env) {
+			env.Handlers = []discipline.Handler{discipline.HandlerFunc(func(d *discipline.Discipline, ev any) (bool, error) {
+				if _, ok := ev.(stepEvent); ok && now {
+					d.ControlNow()
+				}
+				return true, nil
+			})}
+		})
+		// Polls at 0, 64, …, 576, 640 s: the step at 600 s falls between.
+		m.w.At(600*time.Second, func() {
+			m.w.Adjtimex(&clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Usec: 50e6}})
+			m.p.Post(stepEvent{})
+		})
+		m.w.Run(599 * time.Second)
+		if s := m.d.Snapshot(); !s.Synced || s.Slewing {
+			t.Fatalf("before the step: %+v; want synced and idle", s)
+		}
+		m.w.Run(603 * time.Second)
+		e := m.w.ClockError()
+		if back := e.Abs() < 5*time.Millisecond; back != now {
+			t.Errorf("ControlNow %v: 3 s after a 50 ms step forward the clock is %v off", now, e)
+		}
+		if !now && (e-50*time.Millisecond).Abs() > time.Millisecond {
+			t.Errorf("without ControlNow the step was corrected before the next poll: %v off", e)
+		}
 	}
 }

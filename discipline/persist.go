@@ -23,7 +23,8 @@ type Snapshot struct {
 	Panicked     bool    // the last estimate was beyond --max-offset: not slewing it
 	FreqPPM      float64 // the servo's frequency
 	FreqSigmaPPM float64
-	Sources      int // behind the last estimate
+	Sources      int                      // behind the last estimate
+	Reports      []ntpclient.SourceReport // every source's state at the last estimate
 }
 
 // Status is the snapshot as the status file has it, stamped with now.
@@ -56,7 +57,7 @@ func (d *Discipline) publish(mod func(*Snapshot)) Snapshot {
 		s.FreqPPM, s.FreqSigmaPPM = d.servo.FreqPPM(), d.servo.FreqSigmaPPM()
 	}
 	if d.lastEst != nil {
-		s.Sources = d.lastEst.Sources
+		s.Sources, s.Reports = d.lastEst.Sources, d.reports
 	}
 	if mod != nil {
 		mod(&s)
