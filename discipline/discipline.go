@@ -58,9 +58,8 @@ type Estimator interface {
 // the client does not handle: a foreign step of the clock, a control
 // socket's request. It runs on the loop's goroutine, between control
 // steps, so it may call the Discipline's methods (Snapshot, ControlNow,
-// Remeasure). handled false passes the
-// event on to the next handler; an error stops the loop (the clock is
-// handed back first).
+// Remeasure). handled false passes the event on to the next handler; an
+// error stops the loop (the clock is handed back first).
 type Handler interface {
 	HandleEvent(d *Discipline, ev any) (handled bool, err error)
 }
