@@ -1,7 +1,6 @@
 package adjtime
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -121,9 +120,8 @@ func NewSlewer(clk clock.Clock, cfg SlewerConfig, log *slog.Logger) *Slewer {
 
 func (s *Slewer) maxRate() float64 { return s.cfg.MaxRatePPM * 1e-6 }
 
-// ErrDryRun is returned instead of changing the kernel in dry-run mode.
-var errDryRun = errors.New("dry run")
-
+// In dry-run mode adjtimex skips every change and reports success: the
+// plan runs as if the kernel had taken it.
 func (s *Slewer) adjtimex(tx *clock.Timex) error {
 	if s.cfg.DryRun && tx.Modes != 0 && tx.Modes != clock.AdjOffsetSSRead {
 		return nil
@@ -288,7 +286,9 @@ func (s *Slewer) pump() (time.Duration, error) {
 	}
 	rd, _ := s.Measure()
 	sec, frac := splitSecond(rd.Real)
-	s.checkInterference(&cur)
+	if err := s.checkInterference(&cur); err != nil {
+		return 0, err
+	}
 	idle := s.armedNs == 0 && s.chunk == 0
 	if !idle && !s.takenSinceArm(&cur) {
 		if sec == s.armSec {
@@ -409,10 +409,11 @@ func (s *Slewer) UpdateStatus() error {
 	return nil
 }
 
-// checkInterference notices another program steering the clock.
-func (s *Slewer) checkInterference(cur *clock.Timex) {
+// checkInterference notices another program steering the clock and takes
+// it back; an error is the kernel refusing that.
+func (s *Slewer) checkInterference(cur *clock.Timex) error {
 	if s.cfg.DryRun {
-		return
+		return nil
 	}
 	busy := s.tick != nil && s.tick.active
 	// The pump needs time constant 0 (a quarter per second) and the bits
@@ -422,10 +423,15 @@ func (s *Slewer) checkInterference(cur *clock.Timex) {
 		s.log.Warn("another program changed the kernel clock (another NTP client?); taking it back",
 			"tick", cur.Tick, "freq_ppm", clock.FreqToPPM(cur.Freq), "status", clock.StatusNames(cur.Status))
 		s.baseSet = false // force SetBaseFrequency to write
-		s.SetBaseFrequency(s.tFreqPPM)
+		if err := s.SetBaseFrequency(s.tFreqPPM); err != nil {
+			return fmt.Errorf("taking the clock back: %w", err)
+		}
 		tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst, Status: s.status, Constant: 0}
-		s.adjtimex(&tx)
+		if err := s.adjtimex(&tx); err != nil {
+			return fmt.Errorf("taking the clock back: %w", err)
+		}
 	}
+	return nil
 }
 
 // Stop cancels any correction under way (the armed PLL offset, a tick

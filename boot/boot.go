@@ -9,6 +9,7 @@ import (
 
 	"slewd/adjtime"
 	"slewd/clock"
+	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 )
 
@@ -202,12 +203,12 @@ func saveHighWater(env Env, rep *Report, errorBound time.Duration) {
 	}
 	log := env.log()
 	mark := env.Net.Clock.Now().Add(rep.Remaining() - errorBound)
-	if old, ok, err := ReadHighWater(env.State); err == nil && ok && old.Sub(mark) > time.Second {
+	if old, ok, err := statefile.ReadHighWater(env.State); err == nil && ok && old.Sub(mark) > time.Second {
 		log.Warn("the servers put true time before the saved high-water mark; trusting the servers",
 			"high_water", old, "now", mark)
 	}
 	rep.HighWater.Mark = mark
-	if err := SaveHighWater(env.State, mark); err != nil {
+	if err := statefile.SaveHighWater(env.State, mark); err != nil {
 		rep.HighWater.Err = err
 		log.Warn("could not save the high-water mark", "err", err)
 		return
@@ -245,7 +246,7 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	if !cfg.RestoreHighWater || env.State == nil {
 		return rep, nil
 	}
-	mark, ok, err := ReadHighWater(env.State)
+	mark, ok, err := statefile.ReadHighWater(env.State)
 	rep.HighWater.Mark, rep.HighWater.Err = mark, err
 	if err != nil || !ok {
 		if err != nil {

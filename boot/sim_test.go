@@ -14,6 +14,7 @@ import (
 	"slewd/adjtime"
 	"slewd/clock"
 	"slewd/clock/simclock"
+	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 	"slewd/ntpclient/ntptest"
 )
@@ -164,7 +165,7 @@ func TestBootStepsOnce(t *testing.T) {
 		t.Error("STA_NANO left set by ADJ_SETOFFSET|ADJ_NANO; boot should put the kernel's units back")
 	}
 	// The high-water mark is a lower bound of true time.
-	mark, ok, err := ReadHighWater(s.state)
+	mark, ok, err := statefile.ReadHighWater(s.state)
 	if err != nil || !ok {
 		t.Fatalf("high-water mark: %v %v", ok, err)
 	}
@@ -265,7 +266,7 @@ func TestBootNoServer(t *testing.T) {
 			// The RTC lost three days.
 			s := newSim(t, simSetup{clockError: -72 * time.Hour, servers: dead})
 			if tc.mark != 0 {
-				if err := SaveHighWater(s.state, s.w.TrueTime().Add(tc.mark)); err != nil {
+				if err := statefile.SaveHighWater(s.state, s.w.TrueTime().Add(tc.mark)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -337,7 +338,7 @@ func TestBootDryRun(t *testing.T) {
 	if len(s.jumps()) != 0 || (s.w.ClockError()-54*time.Second).Abs() > time.Microsecond {
 		t.Fatalf("dry run changed the clock")
 	}
-	if _, ok, _ := ReadHighWater(s.state); ok {
+	if _, ok, _ := statefile.ReadHighWater(s.state); ok {
 		t.Error("dry run saved a high-water mark")
 	}
 }
@@ -354,23 +355,8 @@ func TestBootUnprivileged(t *testing.T) {
 	}
 }
 
-func TestHighWater(t *testing.T) {
-	st := &adjtime.MemStore{}
-	if _, ok, err := ReadHighWater(st); ok || err != nil {
-		t.Fatalf("empty store: %v %v", ok, err)
-	}
+func TestHighWaterStep(t *testing.T) {
 	at := time.Date(2026, 11, 23, 19, 40, 12, 123456789, time.UTC)
-	if err := SaveHighWater(st, at); err != nil {
-		t.Fatal(err)
-	}
-	got, ok, err := ReadHighWater(st)
-	if err != nil || !ok || !got.Equal(at) {
-		t.Fatalf("read back %v %v %v", got, ok, err)
-	}
-	st.WriteFile(HighWaterFile, []byte("yesterday\n"))
-	if _, _, err := ReadHighWater(st); err == nil {
-		t.Error("a malformed mark was accepted")
-	}
 	if d := HighWaterStep(at.Add(-time.Hour), at); d != time.Hour {
 		t.Errorf("behind by an hour: step %v", d)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"slewd/clock"
+	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 )
 
@@ -24,7 +25,7 @@ type SyncConfig struct {
 	// Force runs even when `slewd run` is keeping the clock (a fresh
 	// status file in the run directory); otherwise sync stands aside.
 	Force         bool
-	StatusMaxAge  time.Duration // 0: DefaultStatusMaxAge
+	StatusMaxAge  time.Duration // 0: statefile.DefaultStatusMaxAge
 	SyncThreshold time.Duration // 0: DefaultSyncThreshold
 }
 
@@ -39,7 +40,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 		cfg.SyncThreshold = DefaultSyncThreshold
 	}
 	if cfg.StatusMaxAge <= 0 {
-		cfg.StatusMaxAge = DefaultStatusMaxAge
+		cfg.StatusMaxAge = statefile.DefaultStatusMaxAge
 	}
 	c, log := env.Net.Clock, env.log()
 	rep := Report{DryRun: cfg.Query, StartRaw: c.Raw()}
@@ -47,7 +48,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 		return rep, err
 	}
 	if !cfg.Query && !cfg.Force && env.Run != nil {
-		if st, ok, err := ReadDaemonStatus(env.Run); err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
+		if st, ok, err := statefile.ReadStatus(env.Run); err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
 			rep.Action, rep.ExitCode = ActionNone, ExitOK
 			rep.Reason = "slewd run is keeping the clock (its status file is fresh): nothing to do; --force to slew anyway"
 			return rep, nil

@@ -9,6 +9,7 @@ import (
 
 	"slewd/clock"
 	"slewd/clock/simclock"
+	"slewd/discipline/statefile"
 )
 
 // runSync runs Sync as a privileged process and the world until until.
@@ -121,8 +122,8 @@ func TestSyncLargeOffsets(t *testing.T) {
 // With `slewd run` keeping the clock (a fresh status file), sync stands aside.
 func TestSyncStandsAsideForTheDaemon(t *testing.T) {
 	s := newSim(t, simSetup{clockError: 300 * time.Millisecond, servers: lans(3)})
-	b, _ := json.Marshal(DaemonStatus{Time: s.w.TrueTime().Add(300*time.Millisecond - time.Minute), Sources: 3})
-	s.run.WriteFile(DaemonStatusFile, b)
+	b, _ := json.Marshal(statefile.Status{Time: s.w.TrueTime().Add(300*time.Millisecond - time.Minute), Sources: 3})
+	s.run.WriteFile(statefile.StatusFile, b)
 	rep, err := s.runSync(t, SyncConfig{Client: cfgSamples(s, 1)}, 10*time.Second)
 	if err != nil || rep.ExitCode != ExitOK || rep.Action != ActionNone {
 		t.Fatalf("err %v exit %d action %s", err, rep.ExitCode, rep.Action)

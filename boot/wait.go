@@ -2,73 +2,14 @@ package boot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
-	"slewd/adjtime"
 	"slewd/clock"
+	"slewd/discipline/statefile"
 )
-
-// DaemonStatusFile is what `slewd run` writes in its run directory
-// (/run/slewd) at every control step.
-const DaemonStatusFile = "status.json"
-
-// DefaultStatusMaxAge is how old the daemon's status may be and still
-// count. The daemon rewrites it every second while slewing and at every
-// poll otherwise (1024 s at most by default).
-const DefaultStatusMaxAge = 20 * time.Minute
-
-// DaemonStatus is the part of `slewd run`'s status file that `slewd wait`
-// and `slewd sync` read.
-type DaemonStatus struct {
-	Time         time.Time `json:"time"` // REALTIME when written
-	Synchronized bool      `json:"synchronized"`
-	// RemainingS is the correction still to slew, NTP sign: positive
-	// means the clock is behind.
-	RemainingS float64 `json:"remaining_s"`
-	Sources    int     `json:"sources"`
-}
-
-// Remaining is RemainingS as a duration.
-func (s DaemonStatus) Remaining() time.Duration {
-	return time.Duration(s.RemainingS * 1e9)
-}
-
-// Fresh says whether the status was written within maxAge of now. A
-// status from the future by more than a few seconds (the clock was stepped
-// back since) does not count either.
-func (s DaemonStatus) Fresh(now time.Time, maxAge time.Duration) bool {
-	age := now.Sub(s.Time)
-	return age >= -5*time.Second && age <= maxAge
-}
-
-// ReadDaemonStatus reads the daemon's status file; ok is false when there
-// is none.
-func ReadDaemonStatus(st adjtime.Store) (s DaemonStatus, ok bool, err error) {
-	b, err := st.ReadFile(DaemonStatusFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return DaemonStatus{}, false, nil
-	}
-	if err != nil {
-		return DaemonStatus{}, false, fmt.Errorf("reading the daemon's status: %w", err)
-	}
-	if err := json.Unmarshal(b, &s); err != nil || s.Time.IsZero() {
-		return DaemonStatus{}, false, fmt.Errorf("the daemon's status file %s is not what slewd run writes: %q", DaemonStatusFile, truncate(string(b), 80))
-	}
-	return s, true, nil
-}
-
-func truncate(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
 
 // WaitLimits are `slewd wait`'s conditions.
 type WaitLimits struct {
@@ -97,7 +38,7 @@ type Verdict struct {
 
 // Check decides whether the clock is synchronized within lim. daemon is
 // the daemon's status if fresh, else nil. It does no I/O.
-func Check(k KernelClock, daemon *DaemonStatus, lim WaitLimits) Verdict {
+func Check(k KernelClock, daemon *statefile.Status, lim WaitLimits) Verdict {
 	v := Verdict{MaxError: k.MaxError, Remaining: k.Singleshot}
 	if daemon != nil {
 		// The PLL offset is the daemon's: it arms it every second as part

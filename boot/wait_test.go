@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"slewd/adjtime"
 	"slewd/clock"
 	"slewd/clock/simclock"
+	"slewd/discipline/statefile"
 )
 
 func TestCheck(t *testing.T) {
@@ -20,13 +20,13 @@ func TestCheck(t *testing.T) {
 	// Start dovecot while the clock is behind, never while it is ahead.
 	dovecot := WaitLimits{RequireKernelSync: true, MaxError: time.Second, MaxBehind: time.Hour, MaxAhead: 0}
 	daemonOnly := WaitLimits{MaxError: time.Second, MaxBehind: time.Hour, MaxAhead: 0}
-	d := func(rem time.Duration) *DaemonStatus {
-		return &DaemonStatus{RemainingS: rem.Seconds(), Sources: 3}
+	d := func(rem time.Duration) *statefile.Status {
+		return &statefile.Status{RemainingS: rem.Seconds(), Sources: 3}
 	}
 	for _, tc := range []struct {
 		name   string
 		k      KernelClock
-		daemon *DaemonStatus
+		daemon *statefile.Status
 		lim    WaitLimits
 		synced bool
 		rem    time.Duration
@@ -45,7 +45,7 @@ func TestCheck(t *testing.T) {
 		{"daemon only: behind while the kernel is unsynchronized", unsynced, d(54 * time.Second), daemonOnly, true, 54 * time.Second, ""},
 		{"daemon only: ahead", unsynced, d(-54 * time.Second), daemonOnly, false, -54 * time.Second, "ahead"},
 		{"daemon only: no status", synced, nil, daemonOnly, false, 0, "no fresh estimate"},
-		{"daemon only: status without sources", synced, &DaemonStatus{}, daemonOnly, false, 0, "no fresh estimate"},
+		{"daemon only: status without sources", synced, &statefile.Status{}, daemonOnly, false, 0, "no fresh estimate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := Check(tc.k, tc.daemon, tc.lim)
@@ -56,32 +56,6 @@ func TestCheck(t *testing.T) {
 				t.Errorf("synced %v but why %q", v.Synced, v.Why)
 			}
 		})
-	}
-}
-
-func TestDaemonStatus(t *testing.T) {
-	st := &adjtime.MemStore{}
-	if _, ok, err := ReadDaemonStatus(st); ok || err != nil {
-		t.Fatalf("no file: %v %v", ok, err)
-	}
-	// What daemon.go writes.
-	st.WriteFile(DaemonStatusFile, []byte(`{"time":"2026-11-23T19:40:12.5Z","synchronized":true,"remaining_s":-0.0125,"offset_s":0.1,"error_s":0.001,"frequency_ppm":3,"sources":3,"slewing":true}`+"\n"))
-	s, ok, err := ReadDaemonStatus(st)
-	if err != nil || !ok || s.Remaining() != -12500*time.Microsecond || s.Sources != 3 || !s.Synchronized {
-		t.Fatalf("read %+v %v %v", s, ok, err)
-	}
-	at := s.Time
-	for _, tc := range []struct {
-		now   time.Time
-		fresh bool
-	}{{at, true}, {at.Add(19 * time.Minute), true}, {at.Add(21 * time.Minute), false}, {at.Add(-4 * time.Second), true}, {at.Add(-time.Minute), false}} {
-		if got := s.Fresh(tc.now, DefaultStatusMaxAge); got != tc.fresh {
-			t.Errorf("written %v, now %v: fresh %v", at, tc.now, got)
-		}
-	}
-	st.WriteFile(DaemonStatusFile, []byte("garbage"))
-	if _, _, err := ReadDaemonStatus(st); err == nil {
-		t.Error("garbage accepted")
 	}
 }
 

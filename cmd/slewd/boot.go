@@ -45,6 +45,21 @@ var newOneShotEnv = func(c *cli.Context, log *slog.Logger) boot.Env {
 	return env
 }
 
+// oneShotSetup is what boot and sync start with: the client's
+// configuration from the flags and arguments, the logger of --log-level,
+// and their environment (newOneShotEnv).
+func oneShotSetup(c *cli.Context) (ntpclient.Config, boot.Env, error) {
+	cfg, err := clientConfig(c)
+	if err != nil {
+		return cfg, boot.Env{}, err
+	}
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	if err != nil {
+		return cfg, boot.Env{}, err
+	}
+	return cfg, newOneShotEnv(c, log), nil
+}
+
 func hasFlag(c *cli.Context, name string) bool {
 	return slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) })
 }
@@ -105,14 +120,10 @@ func init() {
 }
 
 func bootAction(c *cli.Context) error {
-	cfg, err := clientConfig(c)
-	if err != nil {
-		return err
-	}
 	if c.Duration("deadline") <= 0 || c.Duration("step-threshold") <= 0 {
 		return cli.Exit("--deadline and --step-threshold must be positive", boot.ExitUsage)
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	cfg, env, err := oneShotSetup(c)
 	if err != nil {
 		return err
 	}
@@ -121,7 +132,7 @@ func bootAction(c *cli.Context) error {
 		ForwardOnly: c.Bool("forward-only"), RequireSync: c.Bool("require-sync"),
 		RestoreHighWater: c.Bool("restore-from-high-water"), DryRun: c.Bool("dry-run"),
 		SyncThreshold: c.Duration("sync-threshold"),
-	}, newOneShotEnv(c, log))
+	}, env)
 	if err != nil {
 		return oneShotError(c, "boot", err)
 	}

@@ -4,17 +4,18 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slewd/discipline/simulation"
 	"strings"
 )
 
 // writePlot draws a simulation as SVG: the true error of the clock
 // (linear, then |error| on a log scale down to 100 ns), and the slew rate.
-func writePlot(w io.Writer, m *simMetrics, title string, marks []plotMark) error {
+func writePlot(w io.Writer, m *simulation.Metrics, title string, marks []plotMark) error {
 	const (
 		width, left, right = 900.0, 80.0, 20.0
 		panelH, gap, top   = 170.0, 45.0, 40.0
 	)
-	n := len(m.bins)
+	n := len(m.Bins)
 	if n == 0 {
 		return fmt.Errorf("nothing to plot")
 	}
@@ -29,14 +30,14 @@ func writePlot(w io.Writer, m *simMetrics, title string, marks []plotMark) error
 
 	type series struct {
 		name  string
-		val   func(simBin) float64
+		val   func(simulation.Bin) float64
 		log   bool
 		color string
 	}
 	panels := []series{
-		{"error (local − true), s", func(b simBin) float64 { return b.err }, false, "#c0392b"},
-		{"|error|, s (log)", func(b simBin) float64 { return math.Max(b.maxAbs, 1e-7) }, true, "#8e44ad"},
-		{"slew rate, ppm", func(b simBin) float64 { return b.maxR }, false, "#2471a3"},
+		{"error (local − true), s", func(b simulation.Bin) float64 { return b.Err }, false, "#c0392b"},
+		{"|error|, s (log)", func(b simulation.Bin) float64 { return math.Max(b.MaxAbs, 1e-7) }, true, "#8e44ad"},
+		{"slew rate, ppm", func(b simulation.Bin) float64 { return b.MaxRatePPM }, false, "#2471a3"},
 	}
 	for pi, s := range panels {
 		y0 := top + float64(pi)*(panelH+gap)
@@ -44,9 +45,9 @@ func writePlot(w io.Writer, m *simMetrics, title string, marks []plotMark) error
 		vals := make([]float64, 0, n/step+1)
 		ts := make([]float64, 0, n/step+1)
 		for i := 0; i < n; i += step {
-			v := s.val(m.bins[i])
+			v := s.val(m.Bins[i])
 			for j := i + 1; j < min(i+step, n); j++ {
-				if w := s.val(m.bins[j]); math.Abs(w) > math.Abs(v) {
+				if w := s.val(m.Bins[j]); math.Abs(w) > math.Abs(v) {
 					v = w
 				}
 			}

@@ -12,6 +12,7 @@ import (
 
 	"slewd/adjtime"
 	"slewd/clock"
+	"slewd/discipline"
 	"slewd/ntpclient"
 )
 
@@ -76,10 +77,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	d := newDaemon(daemonConfig{
+	d := discipline.New(discipline.Config{
 		MaxOffset: c.Duration("max-offset"), MaxSlewPPM: c.Float64("max-slew-rate"), Method: method,
 		SyncThreshold: c.Duration("sync-threshold"), DryRun: c.Bool("dry-run"),
-	}, daemonEnv{
+	}, discipline.Env{
 		Clock: sys, Loop: loop, Client: client,
 		State:      adjtime.DirStore{Dir: c.String("state-dir")},
 		Run:        adjtime.DirStore{Dir: c.String("run-dir")},
@@ -93,7 +94,7 @@ func runAction(c *cli.Context) error {
 		Watchdog: watchdogInterval(),
 		Log:      log,
 	})
-	if err := d.run(c.Context); err != nil {
+	if err := d.Run(c.Context); err != nil {
 		if clock.ErrPermission(err) {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
 		}

@@ -57,22 +57,18 @@ func init() {
 }
 
 func syncAction(c *cli.Context) error {
-	cfg, err := clientConfig(c)
+	if c.Int("samples") < 1 || c.Int("samples") > 8 || c.Duration("interval") <= 0 {
+		return cli.Exit("--samples must be 1 to 8 and --interval positive", boot.ExitUsage)
+	}
+	cfg, env, err := oneShotSetup(c)
 	if err != nil {
 		return err
 	}
 	cfg.Burst, cfg.BurstInterval = c.Int("samples"), c.Duration("interval")
-	if cfg.Burst < 1 || cfg.Burst > 8 || cfg.BurstInterval <= 0 {
-		return cli.Exit("--samples must be 1 to 8 and --interval positive", boot.ExitUsage)
-	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
-	if err != nil {
-		return err
-	}
 	rep, err := boot.Sync(c.Context, boot.SyncConfig{
 		Client: cfg, Deadline: c.Duration("deadline"), Query: c.Bool("dry-run"), Force: c.Bool("force"),
 		SyncThreshold: c.Duration("sync-threshold"),
-	}, newOneShotEnv(c, log))
+	}, env)
 	if err != nil {
 		return oneShotError(c, "sync", err)
 	}

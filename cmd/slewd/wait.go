@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slewd/discipline/statefile"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -46,7 +47,7 @@ func init() {
 			&cli.DurationFlag{Name: "max-ahead", EnvVars: []string{"SLEWD_WAIT_MAX_AHEAD"}, Usage: "largest correction while the clock is ahead", DefaultText: "--max-correction"},
 			&cli.BoolFlag{Name: "daemon-only", Usage: "accept a fresh estimate from slewd run instead of the kernel's synchronized flag"},
 			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"}, Usage: "where slewd run keeps its status file"},
-			&cli.DurationFlag{Name: "status-max-age", Value: boot.DefaultStatusMaxAge, Usage: "ignore a daemon status older than this"},
+			&cli.DurationFlag{Name: "status-max-age", Value: statefile.DefaultStatusMaxAge, Usage: "ignore a daemon status older than this"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "say on stderr what is not right yet, whenever it changes"},
 		},
@@ -83,8 +84,8 @@ func waitAction(c *cli.Context) error {
 		if err != nil {
 			return boot.Verdict{}, err
 		}
-		var daemon *boot.DaemonStatus
-		st, ok, err := boot.ReadDaemonStatus(env.Run)
+		var daemon *statefile.Status
+		st, ok, err := statefile.ReadStatus(env.Run)
 		switch {
 		case err != nil:
 			if n := err.Error(); n != statusNote && c.Bool("verbose") {

@@ -11,6 +11,7 @@ import (
 	"slewd/adjtime"
 	"slewd/boot"
 	"slewd/clock/simclock"
+	"slewd/discipline"
 	"slewd/ntpclient"
 	"slewd/ntpclient/ntptest"
 )
@@ -28,9 +29,9 @@ func (m *simMachine) startDaemon(t *testing.T) *simclock.Process {
 		if err != nil {
 			return err
 		}
-		d := newDaemon(daemonConfig{}, daemonEnv{Clock: p, Loop: p, Client: client, State: &adjtime.MemStore{}, Run: m.run,
+		d := discipline.New(discipline.Config{}, discipline.Env{Clock: p, Loop: p, Client: client, State: &adjtime.MemStore{}, Run: m.run,
 			BootID: func() string { return "1" }, Log: log})
-		return d.run(ctx)
+		return d.Run(ctx)
 	})
 }
 

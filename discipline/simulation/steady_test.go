@@ -1,4 +1,4 @@
-package main
+package simulation
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // exponential extra delay of mean 20 µs each way, no loss, 24 h, errors
 // from 1 h on. chrony's figures over 10 seeds: poll 64 s, RMS 7.9-9.7 µs
 // and max 25-37 µs; adaptive polling, RMS 21-49 µs and max 73-206 µs.
-func chronyModel(seed uint64, poll time.Duration) simConfig {
+func chronyModel(seed uint64, poll time.Duration) Config {
 	cfg := baseSim()
 	cfg.ClockError, cfg.DriftPPM, cfg.Wander = 54*time.Second, 20, 1e-9
 	cfg.Duration, cfg.Poll, cfg.Seed = 24*time.Hour, poll, seed
@@ -28,7 +28,7 @@ type steadyFigures struct{ worstRMS, worstMax, bestRMS, bestMax float64 }
 func steadyState(t testing.TB, poll time.Duration, seeds int) steadyFigures {
 	f := steadyFigures{bestRMS: math.Inf(1), bestMax: math.Inf(1)}
 	for seed := 1; seed <= seeds; seed++ {
-		r, err := simulate(context.Background(), chronyModel(uint64(seed), poll))
+		r, err := Run(context.Background(), chronyModel(uint64(seed), poll))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func BenchmarkSteadyStateSpread(b *testing.B) {
 			for b.Loop() {
 				maxes, queries = nil, 0
 				for seed := uint64(1); seed <= seeds; seed++ {
-					r, err := simulate(context.Background(), chronyModel(seed, tc.poll))
+					r, err := Run(context.Background(), chronyModel(seed, tc.poll))
 					if err != nil || r.MaxAbsErrorAfter1hS == nil {
 						b.Fatalf("seed %d: %v", seed, err)
 					}
@@ -130,7 +130,7 @@ func BenchmarkConverge(b *testing.B) {
 			for b.Loop() {
 				cfg := baseSim()
 				cfg.ClockError = ce
-				r, err := simulate(context.Background(), cfg)
+				r, err := Run(context.Background(), cfg)
 				if err != nil || r.ConvergedAfterS == nil {
 					b.Fatalf("no convergence: %v", err)
 				}
@@ -154,13 +154,13 @@ func BenchmarkKillMidSlew(b *testing.B) {
 			cfg := baseSim()
 			cfg.Seed = uint64(i + 1)
 			cfg.KillAt = []time.Duration{time.Duration((1 + rng.Float64()*536) * float64(time.Second))}
-			r, err := simulate(context.Background(), cfg)
+			r, err := Run(context.Background(), cfg)
 			if err != nil || r.ConvergedAfterS == nil {
 				failed++
 				continue
 			}
 			worst = math.Max(worst, *r.ConvergedAfterS)
-			worstRate = math.Max(worstRate, math.Abs(meanRatePPM(r.metrics, 300)))
+			worstRate = math.Max(worstRate, math.Abs(r.Metrics.MeanRatePPM(300)))
 			backward += r.BackwardSteps
 		}
 	}
@@ -174,7 +174,7 @@ func BenchmarkKillMidSlew(b *testing.B) {
 // on the chrony model (the requirement: ≤ 10 s).
 func BenchmarkSimulateDay(b *testing.B) {
 	for b.Loop() {
-		if _, err := simulate(context.Background(), chronyModel(1, 0)); err != nil {
+		if _, err := Run(context.Background(), chronyModel(1, 0)); err != nil {
 			b.Fatal(err)
 		}
 	}

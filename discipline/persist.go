@@ -1,0 +1,105 @@
+package discipline
+
+import (
+	"time"
+
+	"slewd/adjtime"
+	"slewd/discipline/statefile"
+	"slewd/ntpclient"
+)
+
+// Snapshot is the discipline's state after its last step: what the status
+// file holds and more, for a control socket, metrics, or a test.
+type Snapshot struct {
+	Started  bool // the clock is taken
+	Stopped  bool // and handed back
+	Estimate *ntpclient.Estimate
+	// Remaining is the correction still to slew, NTP sign: positive, the
+	// clock is behind.
+	Remaining    time.Duration
+	Slewing      bool
+	SlewRatePPM  float64 // the rate a slew runs at, 0 when not slewing
+	Synced       bool    // the slewer says synchronized (kernel and systemd told)
+	Panicked     bool    // the last estimate was beyond --max-offset: not slewing it
+	FreqPPM      float64 // the servo's frequency
+	FreqSigmaPPM float64
+	Sources      int                      // behind the last estimate
+	Reports      []ntpclient.SourceReport // every source's state at the last estimate
+}
+
+// Status is the snapshot as the status file has it, stamped with now.
+func (s Snapshot) Status(now time.Time) statefile.Status {
+	st := statefile.Status{Time: now, Synchronized: s.Synced, RemainingS: s.Remaining.Seconds(),
+		FrequencyPPM: s.FreqPPM, Sources: s.Sources, Slewing: s.Slewing}
+	if s.Estimate != nil {
+		st.OffsetS, st.ErrorS = s.Estimate.Offset.Seconds(), s.Estimate.Error.Seconds()
+	}
+	return st
+}
+
+// Snapshot returns the state after the last step. Any goroutine may call it.
+func (d *Discipline) Snapshot() Snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.snap
+}
+
+// publish takes a new snapshot (mod, if set, adjusts it) and returns it.
+func (d *Discipline) publish(mod func(*Snapshot)) Snapshot {
+	s := Snapshot{Started: d.slewer != nil, Estimate: d.lastEst, Slewing: d.slewing, Synced: d.markedSync, Panicked: d.panicked}
+	if d.slewer != nil {
+		s.Remaining = d.slewer.Remaining()
+	}
+	if d.slewing {
+		s.SlewRatePPM = d.cfg.MaxSlewPPM
+	}
+	if d.servo != nil {
+		s.FreqPPM, s.FreqSigmaPPM = d.servo.FreqPPM(), d.servo.FreqSigmaPPM()
+	}
+	if d.lastEst != nil {
+		s.Sources, s.Reports = d.lastEst.Sources, d.reports
+	}
+	if mod != nil {
+		mod(&s)
+	}
+	d.mu.Lock()
+	d.snap = s
+	d.mu.Unlock()
+	return s
+}
+
+// writeStatus publishes the snapshot in the run directory for `slewd
+// wait`, `slewd sync` and people.
+func (d *Discipline) writeStatus(s Snapshot) {
+	if d.env.Run == nil {
+		return
+	}
+	if err := statefile.WriteStatus(d.env.Run, s.Status(d.env.Clock.Now())); err != nil {
+		d.log.Debug("could not write the status file", "err", err)
+	}
+}
+
+// saveHighWater records a time known to have passed, for `slewd boot
+// --restore-from-high-water` on a machine that comes up with no server.
+// Only while synchronized, and never in a dry run.
+func (d *Discipline) saveHighWater() {
+	if d.cfg.DryRun || d.slewer == nil || !d.slewer.Synced() || d.lastEst == nil {
+		return
+	}
+	mark := HighWaterMark(d.env.Clock.Now(), d.slewer.Remaining(), d.lastEst.Error)
+	if err := statefile.SaveHighWater(d.env.State, mark); err != nil {
+		d.log.Warn("could not save the high-water mark", "err", err)
+	}
+}
+
+// saveDrift keeps the servo's frequency across a restart, once it is
+// trusted.
+func (d *Discipline) saveDrift() {
+	if d.servo == nil || !d.servo.Ready() || d.cfg.DryRun || !FrequencyTrusted(d.servo.FreqSigmaPPM()) {
+		return
+	}
+	dr := adjtime.Drift{FreqPPM: d.servo.FreqPPM(), SigmaPPM: d.servo.FreqSigmaPPM()}
+	if err := adjtime.WriteDrift(d.env.State, dr); err != nil {
+		d.log.Warn("could not save the drift file", "err", err)
+	}
+}

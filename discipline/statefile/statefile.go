@@ -1,0 +1,136 @@
+// Package statefile holds the files the discipline keeps for other
+// programs: the status file `slewd run` publishes in its run directory
+// (/run/slewd/status.json, read by `slewd wait` and `slewd sync`) and the
+// high-water mark of known-good time in its state directory
+// (/var/lib/slewd/highwater, read by `slewd boot --restore-from-high-water`).
+//
+// Each file has one type and one reader and writer here, so the program
+// that writes it and the ones that read it cannot disagree on its schema.
+// The drift file and the slew journal belong to package adjtime.
+package statefile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"slewd/adjtime"
+)
+
+// StatusFile is the daemon's status file in its run directory.
+const StatusFile = "status.json"
+
+// DefaultStatusMaxAge is how old the daemon's status may be and still
+// count. The daemon rewrites it every second while slewing and at every
+// poll otherwise (1024 s at most by default).
+const DefaultStatusMaxAge = 20 * time.Minute
+
+// Status is what `slewd run` publishes at every control step: the
+// correction still to do, with its sign. Field names are stable: scripts
+// and `slewd wait` read them.
+type Status struct {
+	Time         time.Time `json:"time"` // REALTIME when written
+	Synchronized bool      `json:"synchronized"`
+	// RemainingS is the correction still to slew, NTP sign: positive
+	// means the clock is behind.
+	RemainingS   float64 `json:"remaining_s"`
+	OffsetS      float64 `json:"offset_s"` // last measured, NTP sign
+	ErrorS       float64 `json:"error_s"`  // its error bound
+	FrequencyPPM float64 `json:"frequency_ppm"`
+	Sources      int     `json:"sources"`
+	Slewing      bool    `json:"slewing"`
+}
+
+// Remaining is RemainingS as a duration.
+func (s Status) Remaining() time.Duration {
+	return time.Duration(s.RemainingS * 1e9)
+}
+
+// Fresh says whether the status was written within maxAge of now. A
+// status from the future by more than a few seconds (the clock was stepped
+// back since) does not count either.
+func (s Status) Fresh(now time.Time, maxAge time.Duration) bool {
+	age := now.Sub(s.Time)
+	return age >= -5*time.Second && age <= maxAge
+}
+
+// WriteStatus replaces the status file (atomically: a reader sees the old
+// one or the new one).
+func WriteStatus(st adjtime.Store, s Status) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encoding the status: %w", err)
+	}
+	if err := st.WriteFile(StatusFile, append(b, '\n')); err != nil {
+		return fmt.Errorf("writing the status file: %w", err)
+	}
+	return nil
+}
+
+// ReadStatus reads the daemon's status file; ok is false when there is
+// none.
+func ReadStatus(st adjtime.Store) (s Status, ok bool, err error) {
+	b, err := st.ReadFile(StatusFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Status{}, false, nil
+	}
+	if err != nil {
+		return Status{}, false, fmt.Errorf("reading the daemon's status: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Time.IsZero() {
+		return Status{}, false, fmt.Errorf("the daemon's status file %s is not what slewd run writes: %q", StatusFile, truncate(string(b), 80))
+	}
+	return s, true, nil
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// HighWaterFile is the high-water mark of known-good time in the state
+// directory (/var/lib/slewd), like systemd-timesyncd's clock file: a time
+// that true time was known to be past. After a reboot without network
+// (an RTC with a flat battery boots in 1970 or at the firmware's build
+// date), `slewd boot --restore-from-high-water` moves the clock forward to
+// it, never backward.
+const HighWaterFile = "highwater"
+
+// SaveHighWater records t as known-good time. t must not be later than
+// true time: pass REALTIME plus the correction still to make minus the
+// error bound, while synchronized. `slewd boot` and `slewd sync` save it
+// after a good sync, `slewd run` while synchronized (on becoming so, with
+// the drift file, and at exit).
+//
+// It overwrites the mark even with an earlier time: a synchronized clock
+// is the better witness, and a mark saved wrongly in the future must not
+// stick.
+func SaveHighWater(st adjtime.Store, t time.Time) error {
+	if err := st.WriteFile(HighWaterFile, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
+		return fmt.Errorf("saving the high-water mark: %w", err)
+	}
+	return nil
+}
+
+// ReadHighWater returns the high-water mark; ok is false when there is none.
+func ReadHighWater(st adjtime.Store) (t time.Time, ok bool, err error) {
+	b, err := st.ReadFile(HighWaterFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("reading the high-water mark: %w", err)
+	}
+	t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("high-water mark %q is not an RFC 3339 time: delete %s and slewd writes a new one at the next sync",
+			strings.TrimSpace(string(b)), HighWaterFile)
+	}
+	return t, true, nil
+}
