@@ -37,7 +37,7 @@ func TestCronMatches(t *testing.T) {
 		{"52 6 1 jul *", "2026-08-01T06:52:10Z", false},
 		{"0 0 1 * mon", "2026-06-15T00:00:00Z", true}, // both days restricted: either
 		{"10-20/5 * * * *", "2026-06-10T14:15:00Z", true},
-		{"10-20/5 * * * *", "2026-06-10T14:21:00Z", true}, // 14:20 within slack
+		{"10-20/5 * * * *", "2026-06-10T14:21:00Z", true},  // 14:20 within slack
 		{"10-20/5 * * * *", "2026-06-10T14:14:00Z", false}, // 14:11..14:14: no run
 		{"@hourly", "2026-06-10T14:00:30Z", true},
 		{"@reboot", "2026-06-10T14:00:30Z", false},
