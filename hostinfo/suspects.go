@@ -155,6 +155,16 @@ func Rank(e Evidence, obs Observation) []Suspect {
 	add(pauseSuspect(e, obs))
 
 	slices.SortStableFunc(out, func(a, b Suspect) int { return cmp.Compare(b.Score, a.Score) })
+	// One entry per remedy: OpenNTPD's three ntpd processes, say, are one suspect.
+	seen := map[string]bool{}
+	out = slices.DeleteFunc(out, func(s Suspect) bool {
+		k := s.ID + "\x00" + s.Fix
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		return false
+	})
 	why := "nothing on this machine explains a " + obs.Kind.String()
 	if len(e.Unreadable) > 0 {
 		why += "; could not read " + strings.Join(e.Unreadable, ", ") + " (run as root to look there)"
@@ -163,6 +173,11 @@ func Rank(e Evidence, obs Observation) []Suspect {
 		why += "; the audit log has no record of it, so an in-kernel agent or a program outside the audit rules did it"
 	}
 	return append(out, Suspect{ID: "unknown", Who: "unknown", Why: why, Fix: auditRules, Score: 1})
+}
+
+// String is the suspect for a log line.
+func (s Suspect) String() string {
+	return s.Who + ": " + s.Why + ". Fix: " + s.Fix
 }
 
 func auditKindFits(k string, obs Kind) bool {
@@ -615,11 +630,17 @@ func pauseSuspect(e Evidence, obs Observation) Suspect {
 	}
 	s := Suspect{ID: "host-pause", Who: "the host paused or restored this " + e.Virt.Virtualization + " guest", Score: 40,
 		Why: fmt.Sprintf("the clock is off by %v with no clock-set event in the guest, as after a host pause, restore or migration", obs.Offset),
-		Fix: "host: do not pause or save/restore the VM, or follow each resume with virsh domtime <vm> --now; " +
-			"guest: let the time daemon read a host-backed PHC (modprobe ptp_kvm, ptp_vmw or ptp_hyperv) to see pauses at once"}
-	if e.Virt.Virtualization == "kvm" || e.Virt.Virtualization == "qemu" {
+		Fix: "host: do not pause or save/restore the VM; guest: let the time daemon see pauses at once through a host-backed PHC"}
+	switch e.Virt.Virtualization {
+	case "kvm", "qemu":
 		s.Score = 70
 		s.Why += "; QEMU saves kvmclock on stop and restores the same value on resume, so the guest lags by the pause"
+		s.Fix = "host: do not pause or save/restore the VM, or follow each resume with virsh domtime <vm> --now; " +
+			"guest: modprobe ptp_kvm and let the time daemon watch that PHC to see pauses at once"
+	case "vmware":
+		s.Fix += " (ptp_vmw)"
+	case "microsoft":
+		s.Fix += " (/dev/ptp_hyperv)"
 	}
 	return s
 }

@@ -124,6 +124,25 @@ func TestCulprit(t *testing.T) {
 			wantID: "vmware-tools", wantFix: "tools.syncTime",
 		},
 		{
+			name: "a backward step on resume goes to the hypervisor agent",
+			fs: proc(proc(files(), "700", "vmtoolsd", "/usr/bin/vmtoolsd", capAll),
+				"800", "chronyd", "/usr/sbin/chronyd", capAll),
+			cpuid: "VMwareVMware",
+			obs: func(t *testing.T) Observation {
+				return Observation{Kind: Step, Offset: -5 * time.Second, At: mustTime(t, noon), Resumed: true}
+			},
+			wantID: "vmware-tools",
+		},
+		{
+			name: "openntpd's processes are one suspect",
+			fs: proc(proc(proc(files(), "300", "ntpd", "/usr/sbin/ntpd -f /etc/openntpd/ntpd.conf", capAll),
+				"301", "ntpd", "ntpd: ntp engine", capNone), "302", "ntpd", "ntpd: dns engine", capNone),
+			obs: func(t *testing.T) Observation {
+				return Observation{Kind: Slew, Offset: 80 * time.Millisecond, At: mustTime(t, noon)}
+			},
+			wantID: "ntpd", wantWho: "pid 300",
+		},
+		{
 			name: "virtualbox slews every 10 s",
 			fs:   proc(files("sys/class/dmi/id/product_name", "VirtualBox\n"), "600", "VBoxService", "/usr/sbin/VBoxService --pidfile /var/run/vboxadd-service.sh", capAll),
 			obs: func(t *testing.T) Observation {
@@ -371,6 +390,12 @@ func TestCulprit(t *testing.T) {
 					t.Logf("  %3d %-16s %s | %s | %s", s.Score, s.ID, s.Who, s.Why, s.Fix)
 				}
 				t.Fatalf("culprit %q (%s), want %q with who~%q fix~%q", got.ID, got.Who, tt.wantID, tt.wantWho, tt.wantFix)
+			}
+			ids := map[string]int{}
+			for _, s := range ranked {
+				if ids[s.ID+s.Fix]++; ids[s.ID+s.Fix] > 1 {
+					t.Errorf("suspect %s listed twice", s)
+				}
 			}
 			if got.Why == "" || got.Fix == "" {
 				t.Errorf("culprit without evidence or fix: %+v", got)
