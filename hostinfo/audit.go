@@ -64,6 +64,9 @@ func parseAudit(ls []string) []AuditRecord {
 	sys := map[uint64]auditLine{}
 	var times []auditLine
 	for _, l := range ls {
+		if !strings.HasPrefix(l, "type=SYSCALL ") && !strings.HasPrefix(l, "type=TIME_") {
+			continue // most of a busy log; skip before parsing
+		}
 		a, ok := parseAuditLine(l)
 		if !ok {
 			continue

@@ -403,11 +403,17 @@ func gatherUnits(fsys fs.FS) []Job {
 	return jobs
 }
 
+// readUnit finds a unit in the directories in systemd's order. A unit
+// masked (linked to /dev/null) in an earlier directory hides the rest.
 func readUnit(fsys fs.FS, name string) ([]byte, string) {
 	for _, d := range unitDirs {
 		p := join(d, name)
-		if b, err := readFile(fsys, p, maxSmallFile); err == nil {
+		b, err := readFile(fsys, p, maxSmallFile)
+		if err == nil {
 			return b, p
+		}
+		if errors.Is(err, errNotRegular) {
+			return nil, ""
 		}
 	}
 	return nil, ""

@@ -164,6 +164,15 @@ func TestDirMachineBounded(t *testing.T) {
 	}
 	big := strings.Repeat("# padding line\n", 2*maxSmallFile/15) + "0 * * * * root ntpdate late\n"
 	mk("etc/cron.d/huge", big)
+	// A masked unit (linked to /dev/null) hides the packaged one.
+	mk("lib/systemd/system/ntpdate.service", "[Service]\nExecStart=/usr/sbin/ntpdate-debian\n")
+	mk("etc/systemd/system/multi-user.target.wants/.keep", "")
+	if err := os.Symlink("/dev/null", filepath.Join(dir, "etc/systemd/system/ntpdate.service")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/lib/systemd/system/ntpdate.service", filepath.Join(dir, "etc/systemd/system/multi-user.target.wants/ntpdate.service")); err != nil {
+		t.Fatal(err)
+	}
 
 	done := make(chan Evidence, 1)
 	go func() { done <- Gather(DirMachine(dir)) }()
@@ -174,7 +183,7 @@ func TestDirMachineBounded(t *testing.T) {
 		t.Fatal("Gather blocked on a FIFO")
 	}
 	if len(e.Jobs) != 1 || e.Jobs[0].Path != "/etc/cron.d/real" {
-		t.Errorf("jobs = %+v, want only /etc/cron.d/real (the FIFO skipped, the huge file's tail unread)", e.Jobs)
+		t.Errorf("jobs = %+v, want only /etc/cron.d/real (the FIFO skipped, the huge file's tail unread, the masked unit ignored)", e.Jobs)
 	}
 	if e.KernelRelease != "6.1.0" {
 		t.Errorf("KernelRelease = %q", e.KernelRelease)
