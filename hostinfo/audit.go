@@ -58,24 +58,32 @@ type auditLine struct {
 }
 
 // parseAudit turns raw or enriched audit.log lines into records, grouping
-// the TIME_* records with the SYSCALL record of the same event serial.
+// the TIME_* records with the SYSCALL record of the same event serial. Most
+// SYSCALL lines of a busy log are unrelated: only those sharing a serial
+// with a TIME_* record, or naming a clock-setting syscall, are parsed.
 func parseAudit(ls []string) []AuditRecord {
 	var out []AuditRecord
-	sys := map[uint64]auditLine{}
 	var times []auditLine
+	timeSerials := map[uint64]bool{}
+	var sysLines []string
 	for _, l := range ls {
-		if !strings.HasPrefix(l, "type=SYSCALL ") && !strings.HasPrefix(l, "type=TIME_") {
-			continue // most of a busy log; skip before parsing
+		switch {
+		case strings.HasPrefix(l, "type=TIME_"):
+			if a, ok := parseAuditLine(l); ok && (a.typ == "TIME_INJOFFSET" || a.typ == "TIME_ADJNTPVAL") {
+				times = append(times, a)
+				timeSerials[a.serial] = true
+			}
+		case strings.HasPrefix(l, "type=SYSCALL "):
+			sysLines = append(sysLines, l)
 		}
-		a, ok := parseAuditLine(l)
-		if !ok {
+	}
+	sys := map[uint64]auditLine{}
+	for _, l := range sysLines {
+		if !timeSerials[auditSerial(l)] && !stepSyscallNumber[auditField(l, "syscall")] {
 			continue
 		}
-		switch a.typ {
-		case "SYSCALL":
+		if a, ok := parseAuditLine(l); ok {
 			sys[a.serial] = a
-		case "TIME_INJOFFSET", "TIME_ADJNTPVAL":
-			times = append(times, a)
 		}
 	}
 	covered := map[uint64]bool{}
@@ -121,6 +129,42 @@ func parseAudit(ls []string) []AuditRecord {
 		out = out[len(out)-maxAuditRecords:]
 	}
 	return out
+}
+
+// stepSyscallNumber holds every number in stepSyscalls, for a quick filter.
+var stepSyscallNumber = func() map[string]bool {
+	m := map[string]bool{}
+	for _, byNum := range stepSyscalls {
+		for n := range byNum {
+			m[strconv.Itoa(n)] = true
+		}
+	}
+	return m
+}()
+
+// auditSerial is the event serial of a line, 0 when malformed.
+func auditSerial(l string) uint64 {
+	_, rest, ok := strings.Cut(l, "msg=audit(")
+	if !ok {
+		return 0
+	}
+	stamp, _, _ := strings.Cut(rest, ")")
+	_, ser, _ := strings.Cut(stamp, ":")
+	n, _ := strconv.ParseUint(ser, 10, 64)
+	return n
+}
+
+// auditField is the unquoted value of " key=" in a line ("" if absent).
+func auditField(l, key string) string {
+	i := strings.Index(l, " "+key+"=")
+	if i < 0 {
+		return ""
+	}
+	v := l[i+len(key)+2:]
+	if j := strings.IndexByte(v, ' '); j >= 0 {
+		v = v[:j]
+	}
+	return v
 }
 
 func sortAudit(rs []AuditRecord) {

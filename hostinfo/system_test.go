@@ -1,6 +1,10 @@
 package hostinfo
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,5 +40,30 @@ func BenchmarkFindSuspects(b *testing.B) {
 	obs := Observation{Kind: Step, Offset: time.Second, At: time.Now()}
 	for b.Loop() {
 		FindSuspects(m, obs)
+	}
+}
+
+// BenchmarkGatherAuditTail: Gather with an 8 MiB audit log of ordinary
+// SYSCALL records (only the last MiB is read).
+func BenchmarkGatherAuditTail(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "var/log/audit"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	for i := 0; sb.Len() < 8<<20; i++ {
+		fmt.Fprintf(&sb, "type=SYSCALL msg=audit(1781092800.%03d:%d): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c pid=%d comm=\"cron\" exe=\"/usr/sbin/cron\"\n", i%1000, i, 100+i%50)
+		if i%100 == 0 {
+			fmt.Fprintf(&sb, "type=TIME_ADJNTPVAL msg=audit(1781092800.%03d:%d): op=freq old=0 new=1\n", i%1000, i)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "var/log/audit/audit.log"), []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	m := DirMachine(dir)
+	for b.Loop() {
+		if e := Gather(m); len(e.Audit) == 0 {
+			b.Fatal("no audit records")
+		}
 	}
 }
