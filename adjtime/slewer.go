@@ -81,10 +81,10 @@ type Slewer struct {
 	tPhase    time.Duration
 	tFreqPPM  float64
 
-	baseTick, baseFreq int64   // programmed drift compensation
-	baseRate           float64 // its rate against RAW, s/s
-	baseSet            bool         // written to the kernel
-	status             clock.Status // status last written
+	baseTick, baseFreq int64           // programmed drift compensation
+	baseRate           float64         // its rate against RAW, s/s
+	baseSet            bool            // written to the kernel
+	status             clock.NTPStatus // status last written
 
 	// PLL pump state.
 	armed   float64 // seconds armed at the last write

@@ -105,7 +105,7 @@ func Check(k KernelClock, daemon *DaemonStatus, lim WaitLimits) Verdict {
 		v.Remaining += daemon.Remaining()
 		v.FromDaemon = true
 	} else {
-		v.Remaining += k.PLL
+		v.Remaining += k.PLLOffset
 	}
 	var why []string
 	if lim.RequireKernelSync {

@@ -17,23 +17,23 @@ import (
 //
 // Writes need CAP_SYS_TIME; Read and SingleshotRemaining do not.
 type Driver struct {
-	c Adjuster
+	c Timexer
 }
 
-// Adjuster is the raw primitive underneath a Driver: Clock.Adjtimex, or a
+// Timexer is the raw primitive underneath a Driver: Clock.Adjtimex, or a
 // simulated world's own (simclock.World, for test set-up).
-type Adjuster interface {
+type Timexer interface {
 	Adjtimex(tx *Timex) (State, error)
 }
 
 // NewDriver returns the driver for c (System, a simulated process or world).
-func NewDriver(c Adjuster) Driver { return Driver{c: c} }
+func NewDriver(c Timexer) Driver { return Driver{c: c} }
 
-// Status is the kernel's status word, decoded. A Status read from the
+// NTPStatus is the kernel's status word, decoded. An NTPStatus read from the
 // kernel keeps the bits it does not name (FLL, PPS, read-only hardware
 // bits), so that writing it back after changing a field changes only that
 // field: ADJ_STATUS replaces every writable bit (pitfall 4).
-type Status struct {
+type NTPStatus struct {
 	// PLL is STA_PLL: the kernel PLL runs, and PLL offsets are accepted.
 	// Turning it off resets the status to unsynchronized.
 	PLL bool
@@ -59,12 +59,12 @@ type Status struct {
 // the PLL on so that PLL offsets are taken, frequency held so that the
 // kernel never changes the frequency slewd sets, ns units. synced clears
 // STA_UNSYNC.
-func PLLMode(synced bool) Status {
-	return Status{PLL: true, FreqHold: true, Nano: true, Unsync: !synced}
+func PLLMode(synced bool) NTPStatus {
+	return NTPStatus{PLL: true, FreqHold: true, Nano: true, Unsync: !synced}
 }
 
-func decodeStatus(bits int32) Status {
-	return Status{
+func decodeStatus(bits int32) NTPStatus {
+	return NTPStatus{
 		PLL:        bits&StaPLL != 0,
 		FreqHold:   bits&StaFreqHold != 0,
 		Nano:       bits&StaNano != 0,
@@ -79,7 +79,7 @@ func decodeStatus(bits int32) Status {
 const namedStatus = StaPLL | StaFreqHold | StaNano | StaUnsync | StaIns | StaDel | StaClockErr
 
 // Bits is the status word (STA_* bits), as the kernel reports it.
-func (s Status) Bits() int32 {
+func (s NTPStatus) Bits() int32 {
 	b := s.rest
 	for _, f := range []struct {
 		on  bool
@@ -94,7 +94,7 @@ func (s Status) Bits() int32 {
 }
 
 // Names lists the STA_* names of the bits set, lowest bit first.
-func (s Status) Names() []string { return StatusNames(s.Bits()) }
+func (s NTPStatus) Names() []string { return StatusNames(s.Bits()) }
 
 // KernelState is the kernel clock's NTP state, decoded, in units.
 type KernelState struct {
@@ -110,7 +110,7 @@ type KernelState struct {
 	// TimeConstant is the PLL time constant: every second the kernel
 	// moves PLLOffset/2^(2+TimeConstant) into that second.
 	TimeConstant int64
-	Status       Status
+	Status       NTPStatus
 	// MaxError and EstError are the error bounds (µs resolution).
 	MaxError, EstError time.Duration
 	// TAI is TAI minus UTC, in seconds.
@@ -180,7 +180,7 @@ type Change struct {
 	PLLOffset    time.Duration
 	// Status, when not nil, replaces the writable status bits, and Nano
 	// chooses the unit the kernel reports in.
-	Status *Status
+	Status *NTPStatus
 	// SetTimeConstant writes TimeConstant (0..MaxTimeConstant).
 	SetTimeConstant bool
 	TimeConstant    int64

@@ -54,7 +54,7 @@ func TestDriverFrequencyTaken(t *testing.T) {
 		{12.5, 12.5},
 		{-3.25, -3.25},
 		{1.0 / 3, float64(clock.PPMToFreq(1.0/3)) / clock.FreqScale}, // 2^-16 ppm steps
-		{600, 500},  // the kernel clamps to ±500 ppm without an error
+		{600, 500}, // the kernel clamps to ±500 ppm without an error
 		{-700, -500},
 		{0, 0},
 	} {
@@ -162,7 +162,7 @@ func TestDriverPLLOffsetUnits(t *testing.T) {
 func TestDriverTimeUnits(t *testing.T) {
 	w, d := newDriver(t)
 	for _, nano := range []bool{false, true} {
-		st := clock.Status{Unsync: true, Nano: nano}
+		st := clock.NTPStatus{Unsync: true, Nano: nano}
 		if _, err := d.Apply(clock.Change{Status: &st}); err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +207,7 @@ func TestDriverStep(t *testing.T) {
 	for _, off := range []time.Duration{-300 * ms, 54 * time.Second, -54*time.Second - 1, time.Nanosecond} {
 		w, d := newDriver(t)
 		before := w.ClockError()
-		st := clock.Status{Unsync: false}
+		st := clock.NTPStatus{Unsync: false}
 		if _, err := d.Apply(clock.Change{Status: &st, SetErrors: true, MaxError: ms}); err != nil {
 			t.Fatal(err)
 		}
