@@ -230,7 +230,8 @@ func (silentClient) Handle(any) (*ntpclient.Estimate, bool) { return nil, true }
 // without having learnt a better one.
 func TestKeepsTheKernelFrequencyWithoutADriftFile(t *testing.T) {
 	w := simclock.New(simclock.Config{})
-	w.Adjtimex(&clock.Timex{Modes: clock.AdjFrequency, Freq: clock.PPMToFreq(20)})
+	drv := clock.NewDriver(w)
+	drv.SetFrequency(20)
 	p := w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
 		fc := &silentClient{fakeClient{w: w, p: p, poll: 64 * time.Second, rng: w.Rand("f")}}
 		d := newDaemon(daemonConfig{}, daemonEnv{Clock: p, Loop: p, Client: fc, State: &adjtime.MemStore{}, Log: discard()})
@@ -238,9 +239,7 @@ func TestKeepsTheKernelFrequencyWithoutADriftFile(t *testing.T) {
 	})
 	w.At(10*time.Second, p.Terminate)
 	w.Run(20 * time.Second)
-	var tx clock.Timex
-	w.Adjtimex(&tx)
-	if got := clock.FreqToPPM(tx.Freq); math.Abs(got-20) > 0.001 {
-		t.Errorf("kernel frequency %v ppm after a start and stop without estimates, want the 20 ppm it had", got)
+	if k, err := drv.Read(); err != nil || math.Abs(k.FrequencyPPM-20) > 0.001 {
+		t.Errorf("kernel frequency %v ppm (%v) after a start and stop without estimates, want the 20 ppm it had", k.FrequencyPPM, err)
 	}
 }
