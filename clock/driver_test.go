@@ -300,3 +300,30 @@ func TestDriverNoPermission(t *testing.T) {
 		}
 	}
 }
+
+// A Change is one adjtimex call: the Slewer arms the PLL offset with the
+// sync status and error bounds together, so no reader sees one without
+// the other.
+func TestDriverApplyIsOneCall(t *testing.T) {
+	w := simclock.New(simclock.Config{Seed: 1})
+	var k clock.KernelState
+	var calls int
+	var err error
+	w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
+		d := clock.NewDriver(p)
+		st := clock.PLLMode(true)
+		before := p.Syscalls()
+		k, err = d.Apply(clock.Change{Status: &st, SetTimeConstant: true, SetPLLOffset: true, PLLOffset: 40 * ms,
+			SetErrors: true, MaxError: 3 * ms, EstError: ms, Tick: 10010, SetFrequency: true, FrequencyPPM: -7})
+		calls = p.Syscalls() - before
+		return nil
+	})
+	w.Run(time.Second)
+	if err != nil || calls != 1 {
+		t.Fatalf("Apply: %d adjtimex calls, %v", calls, err)
+	}
+	if k.Status != clock.PLLMode(true) || k.PLLOffset != 40*ms || k.MaxError != 3*ms || k.EstError != ms ||
+		k.Tick != 10010 || k.FrequencyPPM != -7 || k.TimeConstant != 0 || !k.Synchronized() {
+		t.Errorf("after one Apply: %+v", k)
+	}
+}
