@@ -7,7 +7,7 @@
 //
 // Package adjtime never steps the clock; the one step slewd makes is here
 // (Step). Decisions are pure functions of what was measured (Decide,
-// OffsetNow, SingleshotMicros, StatusTimex, Check, HighWaterStep); the
+// OffsetNow, SingleshotMicros, StatusChange, Check, HighWaterStep); the
 // kernel is reached only through clock.Clock, so every path that writes
 // the clock runs unchanged on the simulated kernel (clock/simclock).
 package boot
