@@ -71,6 +71,7 @@ type SlewerConfig struct {
 // steps: no ADJ_SETOFFSET, no clock_settime.
 type Slewer struct {
 	clk clock.Clock
+	drv clock.Driver
 	cfg SlewerConfig
 	log *slog.Logger
 
@@ -80,14 +81,14 @@ type Slewer struct {
 	tPhase    time.Duration
 	tFreqPPM  float64
 
-	baseTick, baseFreq int64   // programmed drift compensation
-	baseRate           float64 // its rate against RAW, s/s
-	baseSet            bool    // written to the kernel
-	status             int32   // status bits last written
+	baseTick, baseFreq int64           // programmed drift compensation
+	baseRate           float64         // its rate against RAW, s/s
+	baseSet            bool            // written to the kernel
+	status             clock.NTPStatus // status last written
 
 	// PLL pump state.
 	armed   float64 // seconds armed at the last write
-	armedNs int64   // what the kernel read back for it, ns
+	armedNs int64   // what the kernel took for it, ns
 	armSec  int64   // REALTIME second of the last arm
 	chunk   float64 // rate of the current second's PLL chunk, s/s
 
@@ -111,7 +112,7 @@ func NewSlewer(clk clock.Clock, cfg SlewerConfig, log *slog.Logger) *Slewer {
 	if cfg.SyncThreshold <= 0 {
 		cfg.SyncThreshold = 10 * time.Millisecond
 	}
-	s := &Slewer{clk: clk, cfg: cfg, log: log, baseTick: clock.NominalTick}
+	s := &Slewer{clk: clk, drv: clock.NewDriver(clk), cfg: cfg, log: log, baseTick: clock.NominalTick}
 	if cfg.Method == MethodTick {
 		s.tick = &tickBulk{}
 	}
@@ -120,20 +121,36 @@ func NewSlewer(clk clock.Clock, cfg SlewerConfig, log *slog.Logger) *Slewer {
 
 func (s *Slewer) maxRate() float64 { return s.cfg.MaxRatePPM * 1e-6 }
 
-// In dry-run mode adjtimex skips every change and reports success: the
-// plan runs as if the kernel had taken it.
-func (s *Slewer) adjtimex(tx *clock.Timex) error {
-	if s.cfg.DryRun && tx.Modes != 0 && tx.Modes != clock.AdjOffsetSSRead {
-		return nil
+// apply writes ch to the kernel and returns what it took. In dry-run mode
+// it writes nothing and returns what was asked for.
+func (s *Slewer) apply(ch clock.Change) (clock.KernelState, error) {
+	if s.cfg.DryRun {
+		return clock.KernelState{Tick: ch.Tick, FrequencyPPM: ch.FrequencyPPM, PLLOffset: ch.PLLOffset}, nil
 	}
-	_, err := s.clk.Adjtimex(tx)
-	return err
+	return s.drv.Apply(ch)
 }
 
-// ownedStatus is the status slewd keeps while it runs: the PLL on so that
-// ADJ_OFFSET works, frequency held so the kernel PLL never changes the
-// frequency slewd sets, nanosecond offsets.
-const ownedStatus = clock.StaPLL | clock.StaFreqHold | clock.StaNano
+// armSingleshot hands d to the adjtime singleshot (not in dry-run mode)
+// and returns what was pending.
+func (s *Slewer) armSingleshot(d time.Duration) (time.Duration, error) {
+	if s.cfg.DryRun {
+		return 0, nil
+	}
+	return s.drv.ArmSingleshot(d)
+}
+
+// tickFreq is the change that sets tick and frequency (raw units) together.
+func tickFreq(tick, freq int64) clock.Change {
+	return clock.Change{Tick: tick, SetFrequency: true, FrequencyPPM: clock.FreqToPPM(freq)}
+}
+
+// owned says whether the kernel is in the PLL mode the pump needs
+// (clock.PLLMode): the PLL on so that PLL offsets are taken, frequency
+// held so the kernel PLL never changes the frequency slewd sets, ns units,
+// time constant 0 (a quarter per second).
+func owned(k clock.KernelState) bool {
+	return k.Status.PLL && k.Status.FreqHold && k.Status.Nano && k.TimeConstant == 0
+}
 
 // TakeControl is the first thing a daemon does: it cancels whatever
 // correction a previous process left in the kernel (a singleshot, a PLL
@@ -141,51 +158,47 @@ const ownedStatus = clock.StaPLL | clock.StaFreqHold | clock.StaNano
 // the pump needs, and sets the base frequency. The clock is not moved; a
 // correction that was under way is simply measured again and redone.
 func (s *Slewer) TakeControl(basePPM float64) error {
-	var cur clock.Timex
-	if err := s.adjtimex(&cur); err != nil {
-		return fmt.Errorf("reading the kernel clock: %w", err)
+	cur, err := s.drv.Read()
+	if err != nil {
+		return err
 	}
 	if s.tick != nil {
-		if err := s.tick.recover(s, &cur); err != nil {
+		if err := s.tick.recover(s, cur); err != nil {
 			return err
 		}
 	}
-	var ss clock.Timex
-	ss.Modes = clock.AdjOffsetSingleshot
-	if err := s.adjtimex(&ss); err != nil {
-		return fmt.Errorf("cancelling a pending adjtime slew: %w", err)
-	}
-	if ss.Offset != 0 {
-		s.log.Info("cancelled a pending adjtime slew left by another program", "remaining", time.Duration(ss.Offset)*time.Microsecond)
+	if !s.cfg.DryRun {
+		left, err := s.drv.CancelSingleshot()
+		if err != nil {
+			return err
+		}
+		if left != 0 {
+			s.log.Info("cancelled a pending adjtime slew left by another program", "remaining", left)
+		}
 	}
 	if t, _ := baseTickFreq(basePPM); cur.Tick != t && s.tick == nil {
 		s.log.Warn("the kernel tick is not the drift compensation's (a slewing daemon may have died); setting it",
 			"tick", cur.Tick, "rate_ppm", clock.RatePPM(cur.Tick, 0), "base_tick", t)
 	}
-	s.status = ownedStatus | clock.StaUnsync
-	tx := clock.Timex{
-		Modes:    clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst | clock.AdjOffset | clock.AdjMaxError | clock.AdjEstError,
-		Status:   s.status,
-		Constant: 0,
-		Offset:   0,
-		MaxError: clock.MaxErrorLimit,
-		EstError: clock.MaxErrorLimit,
-	}
-	if err := s.adjtimex(&tx); err != nil {
+	// The PLL mode, the PLL offset cancelled and the clock unsynchronized,
+	// in one call.
+	s.status = clock.PLLMode(false)
+	if _, err := s.apply(clock.Change{
+		Status:          &s.status,
+		SetTimeConstant: true, TimeConstant: 0,
+		SetPLLOffset: true, PLLOffset: 0,
+		SetErrors: true, MaxError: clock.MaxErrorLimit * time.Microsecond, EstError: clock.MaxErrorLimit * time.Microsecond,
+	}); err != nil {
 		return fmt.Errorf("setting up the kernel PLL: %w", err)
 	}
-	if cur.Offset != 0 && cur.Status&clock.StaPLL != 0 {
-		s.log.Info("cancelled a pending PLL correction", "remaining_ns", cur.Offset)
+	if cur.PLLOffset != 0 && cur.Status.PLL {
+		s.log.Info("cancelled a pending PLL correction", "remaining", cur.PLLOffset)
 	}
 	// The chunk already loaded for this second (from what was armed) runs
 	// out at the next second boundary; until then assume a quarter of it.
 	s.chunk = 0
-	if cur.Status&clock.StaPLL != 0 {
-		off := float64(cur.Offset)
-		if cur.Status&clock.StaNano == 0 {
-			off *= 1000
-		}
-		s.chunk = off / 3 / 1e9
+	if cur.Status.PLL {
+		s.chunk = float64(cur.PLLOffset) / 3 / 1e9
 	}
 	s.armSec = s.clk.Now().Unix()
 	return s.SetBaseFrequency(basePPM)
@@ -205,8 +218,7 @@ func (s *Slewer) SetBaseFrequency(ppm float64) error {
 		s.baseRate = clock.RatePPM(tick, freq) * 1e-6
 		return nil
 	}
-	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: tick, Freq: freq}
-	if err := s.adjtimex(&tx); err != nil {
+	if _, err := s.apply(tickFreq(tick, freq)); err != nil {
 		return fmt.Errorf("setting the base frequency to %.3f ppm: %w", ppm, err)
 	}
 	s.baseTick, s.baseFreq, s.baseSet = tick, freq, true
@@ -280,17 +292,17 @@ func (s *Slewer) Control() (time.Duration, error) {
 const pumpTolerance = 200 * time.Nanosecond
 
 func (s *Slewer) pump() (time.Duration, error) {
-	var cur clock.Timex
-	if err := s.adjtimex(&cur); err != nil {
-		return 0, fmt.Errorf("reading the kernel clock: %w", err)
+	cur, err := s.drv.Read()
+	if err != nil {
+		return 0, err
 	}
 	rd, _ := s.Measure()
 	sec, frac := splitSecond(rd.Real)
-	if err := s.checkInterference(&cur); err != nil {
+	if err := s.checkInterference(cur); err != nil {
 		return 0, err
 	}
 	idle := s.armedNs == 0 && s.chunk == 0
-	if !idle && !s.takenSinceArm(&cur) {
+	if !idle && !s.takenSinceArm(cur) {
 		if sec == s.armSec {
 			// Woken before the second boundary: come back just after it.
 			return rd.Raw + s.rawUntilPhase(frac, stepPhase, s.chunk), nil
@@ -307,10 +319,7 @@ func (s *Slewer) pump() (time.Duration, error) {
 	// armed and nothing running, the first arm need not wait for a
 	// boundary.)
 	if !idle {
-		s.chunk = float64(cur.Offset) / 3 / 1e9
-		if cur.Status&clock.StaNano == 0 {
-			s.chunk *= 1000
-		}
+		s.chunk = float64(cur.PLLOffset) / 3 / 1e9
 	}
 	running := 1 - frac + stepPhase/2
 	need := -s.lastErr - chunkEffect(s.chunk, s.baseRate)*running
@@ -334,11 +343,8 @@ const stepPhase = 0.02
 // takenSinceArm says whether second_overflow has run since the last arm:
 // the kernel then holds three quarters of what was armed, no longer all
 // of it (its readback of an arm is exact to the nanosecond).
-func (s *Slewer) takenSinceArm(cur *clock.Timex) bool {
-	off := cur.Offset
-	if cur.Status&clock.StaNano == 0 {
-		off *= 1000
-	}
+func (s *Slewer) takenSinceArm(cur clock.KernelState) bool {
+	off := int64(cur.PLLOffset)
 	if s.armedNs > -8 && s.armedNs < 8 {
 		// Too little armed to see a quarter of it go (the readback is
 		// exact to a nanosecond): go by the second boundary.
@@ -353,46 +359,35 @@ func (s *Slewer) rawUntilPhase(frac, phase, chunk float64) time.Duration {
 	return time.Duration(float64(untilPhase(frac, phase)) / (1 + s.baseRate + chunk))
 }
 
-// arm writes the PLL offset (ns) together with the sync status, in one call.
+// arm writes the PLL offset together with the sync status, in one call.
 func (s *Slewer) arm(offset float64, sec int64) error {
-	tx := s.statusTimex()
-	tx.Modes |= clock.AdjOffset
-	tx.Offset = int64(math.Round(offset * 1e9))
-	if err := s.adjtimex(&tx); err != nil {
-		return fmt.Errorf("arming a PLL correction of %v: %w", time.Duration(tx.Offset), err)
+	ch := s.statusChange()
+	ch.SetPLLOffset, ch.PLLOffset = true, time.Duration(math.Round(offset*1e9))
+	k, err := s.apply(ch)
+	if err != nil {
+		return fmt.Errorf("arming a PLL correction of %v: %w", ch.PLLOffset, err)
 	}
 	if !s.cfg.DryRun {
 		// The kernel's own REALTIME at the call: a boundary may have
 		// passed since the reading the decision was made on.
-		sec = tx.Time.Sec
+		sec = k.Time.Unix()
 	}
-	s.armed, s.armSec, s.armedNs = offset, sec, tx.Offset
-	if tx.Status&clock.StaNano == 0 {
-		s.armedNs *= 1000
-	}
+	s.armed, s.armSec, s.armedNs = offset, sec, int64(k.PLLOffset)
 	return nil
 }
 
-// statusTimex builds the status, maxerror and esterror the kernel should
+// statusChange builds the status, maxerror and esterror the kernel should
 // hold now: honest about the correction still to make, and unsynchronized
 // until the clock really is within SyncThreshold. Clearing STA_UNSYNC
 // starts the kernel's 11-minute RTC writes, so it must not happen early.
-func (s *Slewer) statusTimex() clock.Timex {
+func (s *Slewer) statusChange() clock.Change {
 	rem := time.Duration(math.Abs(s.lastErr) * 1e9)
 	maxErr := rem + s.rootDist
 	estErr := rem + s.sigma
 	s.synced = s.hasTarget && s.measured && maxErr <= s.cfg.SyncThreshold
-	st := ownedStatus
-	if !s.synced {
-		st |= clock.StaUnsync
-	}
-	s.status = st
-	return clock.Timex{
-		Modes:    clock.AdjStatus | clock.AdjNano | clock.AdjMaxError | clock.AdjEstError,
-		Status:   st,
-		MaxError: min(ceilMicroseconds(maxErr), clock.MaxErrorLimit),
-		EstError: min(ceilMicroseconds(estErr), clock.MaxErrorLimit),
-	}
+	s.status = clock.PLLMode(s.synced)
+	st := s.status
+	return clock.Change{Status: &st, SetErrors: true, MaxError: maxErr, EstError: estErr}
 }
 
 // UpdateStatus refreshes status, maxerror and esterror in the kernel
@@ -402,8 +397,7 @@ func (s *Slewer) UpdateStatus() error {
 		return nil
 	}
 	s.Measure()
-	tx := s.statusTimex()
-	if err := s.adjtimex(&tx); err != nil {
+	if _, err := s.apply(s.statusChange()); err != nil {
 		return fmt.Errorf("updating the kernel's sync status: %w", err)
 	}
 	return nil
@@ -411,23 +405,22 @@ func (s *Slewer) UpdateStatus() error {
 
 // checkInterference notices another program steering the clock and takes
 // it back; an error is the kernel refusing that.
-func (s *Slewer) checkInterference(cur *clock.Timex) error {
+func (s *Slewer) checkInterference(cur clock.KernelState) error {
 	if s.cfg.DryRun {
 		return nil
 	}
 	busy := s.tick != nil && s.tick.active
-	// The pump needs time constant 0 (a quarter per second) and the bits
-	// it set; tick and frequency are the drift compensation it set.
-	if cur.Status&ownedStatus != ownedStatus || cur.Constant != 0 ||
-		(!busy && (cur.Tick != s.baseTick || cur.Freq != s.baseFreq)) {
+	// The pump needs its PLL mode; tick and frequency are the drift
+	// compensation it set.
+	if !owned(cur) || (!busy && (cur.Tick != s.baseTick || cur.FrequencyRaw() != s.baseFreq)) {
 		s.log.Warn("another program changed the kernel clock (another NTP client?); taking it back",
-			"tick", cur.Tick, "freq_ppm", clock.FreqToPPM(cur.Freq), "status", clock.StatusNames(cur.Status))
+			"tick", cur.Tick, "freq_ppm", cur.FrequencyPPM, "status", cur.Status.Names())
 		s.baseSet = false // force SetBaseFrequency to write
 		if err := s.SetBaseFrequency(s.tFreqPPM); err != nil {
 			return fmt.Errorf("taking the clock back: %w", err)
 		}
-		tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst, Status: s.status, Constant: 0}
-		if err := s.adjtimex(&tx); err != nil {
+		st := s.status
+		if _, err := s.apply(clock.Change{Status: &st, SetTimeConstant: true, TimeConstant: 0}); err != nil {
 			return fmt.Errorf("taking the clock back: %w", err)
 		}
 	}
@@ -463,8 +456,8 @@ func (s *Slewer) Release() error {
 			return err
 		}
 	}
-	var cur clock.Timex
-	if err := s.adjtimex(&cur); err != nil {
+	cur, err := s.drv.Read()
+	if err != nil {
 		return err
 	}
 	if !s.hasTarget {
@@ -472,14 +465,14 @@ func (s *Slewer) Release() error {
 	}
 	rd, _ := s.Measure()
 	_, frac := splitSecond(rd.Real)
-	if cur.Status&clock.StaPLL != 0 && s.takenSinceArm(&cur) {
-		s.chunk = float64(cur.Offset) / 3 / 1e9
+	if cur.Status.PLL && s.takenSinceArm(cur) {
+		s.chunk = float64(cur.PLLOffset) / 3 / 1e9
 	}
 	// The chunk running now goes on until the next second at most.
 	need := -s.lastErr - chunkEffect(s.chunk, s.baseRate)*(1-frac)
 	pll := safeArm(need, s.baseRate)
 	rest := need - drainEffect(pll, s.baseRate)
-	// Leaving: no longer vouching for the clock (statusTimex sets
+	// Leaving: no longer vouching for the clock (statusChange sets
 	// STA_UNSYNC without a target).
 	s.hasTarget = false
 	if err := s.arm(pll, s.armSec); err != nil {
@@ -489,9 +482,8 @@ func (s *Slewer) Release() error {
 	// 1/(1+base±0.0005) of RAW: ask for that much more or less.
 	us := int64(math.Round(rest * (1 + s.baseRate + math.Copysign(clock.SingleshotRate*1e-6, rest)) * 1e6))
 	if us != 0 {
-		ss := clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: us}
-		if err := s.adjtimex(&ss); err != nil {
-			return fmt.Errorf("handing %v to the adjtime singleshot: %w", time.Duration(us)*time.Microsecond, err)
+		if _, err := s.armSingleshot(time.Duration(us) * time.Microsecond); err != nil {
+			return err
 		}
 	}
 	s.log.Info("handed the remaining correction to the kernel", "pll", dur(pll), "singleshot", dur(rest))
@@ -499,11 +491,6 @@ func (s *Slewer) Release() error {
 }
 
 func dur(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
-
-// ceilMicroseconds rounds up: maxerror is a bound.
-func ceilMicroseconds(d time.Duration) int64 {
-	return int64((d + time.Microsecond - 1) / time.Microsecond)
-}
 
 // splitSecond splits a REALTIME reading into its second and the fraction.
 func splitSecond(t time.Time) (int64, float64) {

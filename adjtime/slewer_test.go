@@ -220,15 +220,20 @@ func TestReleaseHandsOff(t *testing.T) {
 		t.Fatalf("exit %v %v", ok, err)
 	}
 	left := w.ClockError()
-	var tx clock.Timex
-	w.Adjtimex(&tx)
-	ss := clock.Timex{Modes: clock.AdjOffsetSSRead}
-	w.Adjtimex(&ss)
-	t.Logf("after SIGTERM: error %v, PLL %v, singleshot %v µs, tick %d", left, time.Duration(tx.Offset), ss.Offset, tx.Tick)
-	if tx.Tick != clock.NominalTick || tx.Freq != 0 {
-		t.Errorf("rate not restored: tick %d freq %d", tx.Tick, tx.Freq)
+	d := clock.NewDriver(w)
+	k, err := d.Read()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if pending := time.Duration(tx.Offset) + time.Duration(ss.Offset)*time.Microsecond; (pending + left).Abs() > 100*time.Millisecond {
+	ss, err := d.SingleshotRemaining()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after SIGTERM: error %v, PLL %v, singleshot %v, tick %d", left, k.PLLOffset, ss, k.Tick)
+	if k.Tick != clock.NominalTick || k.FrequencyPPM != 0 {
+		t.Errorf("rate not restored: tick %d freq %v ppm", k.Tick, k.FrequencyPPM)
+	}
+	if pending := k.PLLOffset + ss; (pending + left).Abs() > 100*time.Millisecond {
 		t.Errorf("handed off %v for an error of %v", pending, left)
 	}
 	// The kernel goes on by itself, at 500 ppm, and lands.
@@ -283,7 +288,9 @@ func TestBaseTickFreq(t *testing.T) {
 // tick and frequency anyway, which removes any bias it would have recorded.
 func TestCorruptJournal(t *testing.T) {
 	w := simclock.New(simclock.Config{})
-	w.Adjtimex(&clock.Timex{Modes: clock.AdjTick, Tick: 11000})
+	if _, err := clock.NewDriver(w).SetTick(11000); err != nil {
+		t.Fatal(err)
+	}
 	st := &MemStore{}
 	st.WriteFile(JournalFile, []byte("{garbage"))
 	j := &Journal{Store: st, BootID: func() string { return "b" }}
@@ -295,10 +302,8 @@ func TestCorruptJournal(t *testing.T) {
 		return nil
 	})
 	w.Run(time.Second)
-	var tx clock.Timex
-	w.Adjtimex(&tx)
-	if tx.Tick != clock.NominalTick {
-		t.Errorf("tick %d left biased", tx.Tick)
+	if k, err := clock.NewDriver(w).Read(); err != nil || k.Tick != clock.NominalTick {
+		t.Errorf("tick %d left biased (%v)", k.Tick, err)
 	}
 }
 
@@ -309,7 +314,7 @@ func TestInterferenceWithTheTimeConstant(t *testing.T) {
 	tr := newTrace(w)
 	w.Spawn("slewd", true, slewLoop(w, SlewerConfig{}, nil))
 	w.At(100*time.Second, func() {
-		w.Adjtimex(&clock.Timex{Modes: clock.AdjTimeConst, Constant: 6})
+		clock.NewDriver(w).Apply(clock.Change{SetTimeConstant: true, TimeConstant: 6})
 	})
 	w.Run(15 * time.Minute)
 	if tr.settledAt < 0 || tr.settledAt > 545 {

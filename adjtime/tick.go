@@ -89,7 +89,7 @@ type tickBulk struct {
 }
 
 // recover undoes a bias that a killed slewd left, before anything else.
-func (t *tickBulk) recover(s *Slewer, cur *clock.Timex) error {
+func (t *tickBulk) recover(s *Slewer, cur clock.KernelState) error {
 	j := s.cfg.Journal
 	if j == nil {
 		return errors.New("the tick slew method needs a journal (a state directory)")
@@ -99,7 +99,7 @@ func (t *tickBulk) recover(s *Slewer, cur *clock.Timex) error {
 		// Whatever it said, TakeControl sets tick and frequency to the
 		// drift compensation next, which removes any bias; the journal is
 		// rewritten before the next bias.
-		s.log.Warn("ignoring the slew journal", "err", err, "tick", cur.Tick, "freq_ppm", clock.FreqToPPM(cur.Freq))
+		s.log.Warn("ignoring the slew journal", "err", err, "tick", cur.Tick, "freq_ppm", cur.FrequencyPPM)
 		return nil
 	}
 	if !ok || !e.Active {
@@ -109,8 +109,7 @@ func (t *tickBulk) recover(s *Slewer, cur *clock.Timex) error {
 		s.log.Info("slew journal is from an earlier boot; the kernel started clean")
 		return j.write(journalEntry{Active: false})
 	}
-	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: e.BaseTick, Freq: e.BaseFreq}
-	if err := s.adjtimex(&tx); err != nil {
+	if _, err := s.apply(tickFreq(e.BaseTick, e.BaseFreq)); err != nil {
 		return fmt.Errorf("removing the tick bias a killed slewd left: %w", err)
 	}
 	s.log.Warn("removed the tick bias a killed slewd left", "tick", cur.Tick, "restored_tick", e.BaseTick)
@@ -119,12 +118,11 @@ func (t *tickBulk) recover(s *Slewer, cur *clock.Timex) error {
 
 func (t *tickBulk) control(s *Slewer) (time.Duration, error) {
 	rd, _ := s.Measure()
-	var ss clock.Timex
-	ss.Modes = clock.AdjOffsetSSRead
-	if err := s.adjtimex(&ss); err != nil {
+	ss, err := s.drv.SingleshotRemaining()
+	if err != nil {
 		return 0, err
 	}
-	pending := float64(ss.Offset) / 1e6
+	pending := float64(ss) / 1e9
 	need := -s.lastErr
 	if t.active {
 		left := (t.stopRaw - rd.Raw).Seconds()
@@ -159,13 +157,11 @@ func (t *tickBulk) control(s *Slewer) (time.Duration, error) {
 	// Small: all of it to the singleshot, which stops at zero by itself.
 	us := int64(math.Round(need * 1e6))
 	if math.Abs(need-pending) >= 1e-6 {
-		tx := s.statusTimex()
-		if err := s.adjtimex(&tx); err != nil {
+		if _, err := s.apply(s.statusChange()); err != nil {
 			return 0, err
 		}
-		ss := clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: us}
-		if err := s.adjtimex(&ss); err != nil {
-			return 0, fmt.Errorf("handing %v to the adjtime singleshot: %w", time.Duration(us)*time.Microsecond, err)
+		if _, err := s.armSingleshot(time.Duration(us) * time.Microsecond); err != nil {
+			return 0, err
 		}
 		t.singleshot = need
 	}
@@ -192,17 +188,18 @@ func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
 		}
 	}
 	// Cancel any singleshot tail: it would add to the bulk.
-	ss := clock.Timex{Modes: clock.AdjOffsetSingleshot}
-	if err := s.adjtimex(&ss); err != nil {
-		return err
+	if !s.cfg.DryRun {
+		if _, err := s.drv.CancelSingleshot(); err != nil {
+			return err
+		}
 	}
-	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: bulkTick, Freq: bulkFreq}
-	if err := s.adjtimex(&tx); err != nil {
+	k, err := s.apply(tickFreq(bulkTick, bulkFreq))
+	if err != nil {
 		return fmt.Errorf("biasing the tick for a slew: %w", err)
 	}
 	t.active = true
-	t.bulkTick, t.bulkFreq = tx.Tick, tx.Freq
-	t.rate = clock.RatePPM(tx.Tick, tx.Freq)*1e-6 - s.baseRate
+	t.bulkTick, t.bulkFreq = k.Tick, k.FrequencyRaw()
+	t.rate = k.RatePPM()*1e-6 - s.baseRate
 	if math.Abs(t.rate) < 1e-6 {
 		// The base already sits at the kernel's limit in this direction:
 		// nothing is left to slew with. Give the correction to the singleshot.
@@ -220,8 +217,7 @@ func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
 
 // stop ends the bias and records that it ended.
 func (t *tickBulk) stop(s *Slewer) error {
-	tx := clock.Timex{Modes: clock.AdjTick | clock.AdjFrequency, Tick: s.baseTick, Freq: s.baseFreq}
-	if err := s.adjtimex(&tx); err != nil {
+	if _, err := s.apply(tickFreq(s.baseTick, s.baseFreq)); err != nil {
 		return fmt.Errorf("ending the tick bias: %w", err)
 	}
 	t.active = false

@@ -136,15 +136,15 @@ func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
 		log.Warn("the clock is ahead and --forward-only forbids stepping it back", "ahead", -offset, "action", rep.Action)
 	}
 	if cfg.DryRun {
-		_, rep.Synced = StatusTimex(before.Timex, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
+		_, rep.Synced = StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
 		return rep, nil
 	}
 
 	if err := apply(c, &rep); err != nil {
 		return rep, err
 	}
-	tx, synced := StatusTimex(before.Timex, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
-	if err := SetStatus(c, tx); err != nil {
+	ch, synced := StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
+	if err := SetStatus(c, ch); err != nil {
 		return rep, err
 	}
 	rep.Synced = synced
@@ -176,11 +176,11 @@ func decide(ctx context.Context, net ntpclient.Env, est ntpclient.Estimate, poli
 			return rd, nil
 		}
 		if k.Singleshot != 0 && !dryRun && !settled {
-			prev, err := Singleshot(c, 0)
+			prev, err := clock.NewDriver(c).CancelSingleshot()
 			if err != nil {
 				return rd, err
 			}
-			rep.PreviousSingleshot = time.Duration(prev) * time.Microsecond
+			rep.PreviousSingleshot = prev
 			// MONOTONIC runs at REALTIME's rate: this wait ends just after
 			// the next second boundary (plus a margin for the tick).
 			wait := time.Duration((1-secondFraction(rd.Real))*1e9) + 100*time.Millisecond
@@ -189,7 +189,7 @@ func decide(ctx context.Context, net ntpclient.Env, est ntpclient.Estimate, poli
 			}
 			continue
 		}
-		rep.PLLFuture = PLLFuture(k.PLL, k.Timex.Constant, secondFraction(rd.Real), k.RatePPM())
+		rep.PLLFuture = PLLFuture(k.PLLOffset, k.TimeConstant, secondFraction(rd.Real), k.RatePPM())
 		return rd, nil
 	}
 }
@@ -220,11 +220,13 @@ func saveHighWater(env Env, rep *Report, errorBound time.Duration) {
 func apply(c clock.Clock, rep *Report) error {
 	switch rep.Action {
 	case ActionStep:
-		return Step(c, rep.Step)
+		_, err := clock.NewDriver(c).Step(rep.Step)
+		return err
 	case ActionSlew:
-		prev, err := Singleshot(c, SingleshotMicros(rep.Slew-rep.PLLFuture, rep.KernelAtPlan.RatePPM()))
+		us := SingleshotMicros(rep.Slew-rep.PLLFuture, rep.KernelAtPlan.RatePPM())
+		prev, err := clock.NewDriver(c).ArmSingleshot(time.Duration(us) * time.Microsecond)
 		if prev != 0 {
-			rep.PreviousSingleshot = time.Duration(prev) * time.Microsecond
+			rep.PreviousSingleshot = prev
 		}
 		return err
 	}
@@ -266,13 +268,13 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	if cfg.DryRun {
 		return rep, nil
 	}
-	if err := Step(c, step); err != nil {
+	if _, err := clock.NewDriver(c).Step(step); err != nil {
 		return rep, err
 	}
 	// After the step the kernel says unsynchronized with maxerror 16 s,
-	// which is the truth; only STA_NANO from ADJ_NANO is put back.
-	tx, _ := StatusTimex(rep.Before.Timex, 0, clock.MaxErrorLimit*time.Microsecond, clock.MaxErrorLimit*time.Microsecond, 0)
-	if err := SetStatus(c, tx); err != nil {
+	// which is the truth; only the status from before (its unit) is put back.
+	ch, _ := StatusChange(rep.Before.Status, 0, clock.MaxErrorLimit*time.Microsecond, clock.MaxErrorLimit*time.Microsecond, 0)
+	if err := SetStatus(c, ch); err != nil {
 		return rep, err
 	}
 	rep.HighWater.Restored = true

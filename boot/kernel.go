@@ -8,32 +8,9 @@ import (
 	"slewd/clock"
 )
 
-// Step steps CLOCK_REALTIME by offset (positive: forward) with one
-// ADJ_SETOFFSET. The kernel then cancels any PLL offset and singleshot,
-// sets STA_UNSYNC and maxerror 16 s, and keeps tick and frequency (pitfall
-// 8): call SetStatus afterwards. CLOCK_MONOTONIC is not moved.
-func Step(c clock.Clock, offset time.Duration) error {
-	tx := clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: SetOffsetTime(offset)}
-	if _, err := c.Adjtimex(&tx); err != nil {
-		return fmt.Errorf("stepping the clock by %v: %w", offset, err)
-	}
-	return nil
-}
-
-// Singleshot hands us µs to the kernel's adjtime singleshot (500 ppm; it
-// goes on after slewd exits and stops at zero by itself) and returns what
-// was pending before, which the new value replaces.
-func Singleshot(c clock.Clock, us int64) (previousUs int64, err error) {
-	tx := clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: us}
-	if _, err := c.Adjtimex(&tx); err != nil {
-		return 0, fmt.Errorf("handing %v to the adjtime singleshot: %w", time.Duration(us)*time.Microsecond, err)
-	}
-	return tx.Offset, nil
-}
-
-// SetStatus writes what StatusTimex built.
-func SetStatus(c clock.Clock, tx clock.Timex) error {
-	if _, err := c.Adjtimex(&tx); err != nil {
+// SetStatus writes what StatusChange built.
+func SetStatus(c clock.Timexer, ch clock.Change) error {
+	if _, err := clock.NewDriver(c).Apply(ch); err != nil {
 		return fmt.Errorf("setting the kernel's sync status: %w", err)
 	}
 	return nil
@@ -41,43 +18,25 @@ func SetStatus(c clock.Clock, tx clock.Timex) error {
 
 // KernelClock is what `slewd wait` and the one-shot commands read from the
 // kernel, read-only (adjtimex modes 0 and ADJ_OFFSET_SS_READ need no
-// privilege).
+// privilege): the kernel's state, and the adjtime singleshot correction
+// still pending (positive: REALTIME will gain).
 type KernelClock struct {
-	State clock.State // TIME_ERROR means not synchronized
-	Timex clock.Timex
-	// MaxError is the kernel's maxerror.
-	MaxError time.Duration
-	// Singleshot is the adjtime correction still pending, PLL the kernel
-	// PLL offset still to be slewed out (positive: REALTIME will gain).
+	clock.KernelState
 	Singleshot time.Duration
-	PLL        time.Duration
 }
 
-// RatePPM is the base rate of REALTIME against RAW from tick and frequency.
-func (k KernelClock) RatePPM() float64 { return clock.RatePPM(k.Timex.Tick, k.Timex.Freq) }
-
 // ReadKernel reads the kernel clock without changing it.
-func ReadKernel(c clock.Clock) (KernelClock, error) {
-	var tx clock.Timex
-	state, err := c.Adjtimex(&tx)
+func ReadKernel(c clock.Timexer) (KernelClock, error) {
+	d := clock.NewDriver(c)
+	k, err := d.Read()
 	if err != nil {
-		return KernelClock{}, fmt.Errorf("reading the kernel clock: %w", err)
+		return KernelClock{}, err
 	}
-	ss := clock.Timex{Modes: clock.AdjOffsetSSRead}
-	if _, err := c.Adjtimex(&ss); err != nil {
-		return KernelClock{}, fmt.Errorf("reading the pending adjtime slew: %w", err)
+	ss, err := d.SingleshotRemaining()
+	if err != nil {
+		return KernelClock{}, err
 	}
-	pll := time.Duration(tx.Offset)
-	if tx.Status&clock.StaNano == 0 {
-		pll *= time.Microsecond
-	}
-	return KernelClock{
-		State:      state,
-		Timex:      tx,
-		MaxError:   time.Duration(tx.MaxError) * time.Microsecond,
-		Singleshot: time.Duration(ss.Offset) * time.Microsecond,
-		PLL:        pll,
-	}, nil
+	return KernelClock{KernelState: k, Singleshot: ss}, nil
 }
 
 // PLLFuture is how much the kernel PLL offset still pending will move

@@ -7,7 +7,7 @@
 //
 // Package adjtime never steps the clock; the one step slewd makes is here
 // (Step). Decisions are pure functions of what was measured (Decide,
-// OffsetNow, SingleshotMicros, StatusTimex, Check, HighWaterStep); the
+// OffsetNow, SingleshotMicros, StatusChange, Check, HighWaterStep); the
 // kernel is reached only through clock.Clock, so every path that writes
 // the clock runs unchanged on the simulated kernel (clock/simclock).
 package boot
@@ -185,50 +185,19 @@ func SingleshotMicros(offset time.Duration, baseRatePPM float64) int64 {
 	return int64(math.Round(s * rate * 1e6))
 }
 
-// SetOffsetTime encodes a step for ADJ_SETOFFSET|ADJ_NANO: the kernel wants
-// 0 ≤ nanoseconds < 10⁹ with the sign in the seconds, so −0.3 s is
-// {−1, 700000000} (kernel timekeeping_validate_timex).
-func SetOffsetTime(d time.Duration) clock.Timeval {
-	sec := int64(d / time.Second)
-	ns := int64(d % time.Second)
-	if ns < 0 {
-		sec--
-		ns += int64(time.Second)
-	}
-	return clock.Timeval{Sec: sec, Usec: ns}
-}
-
-// StatusTimex is the status, maxerror and esterror to write after a
+// StatusChange is the status, maxerror and esterror to write after a
 // one-shot correction, so that `slewd run`, `slewd wait` and timedatectl
-// see the truth: prior is the kernel's state before (its writable status
-// bits are kept, so STA_PLL does not flip and reset anything); remaining is
-// what is still to be slewed; errorBound and jitter come from the estimate.
-// STA_UNSYNC is cleared only when remaining plus errorBound is within
-// syncThreshold, because clearing it starts the kernel's 11-minute RTC
-// writes. An ADJ_SETOFFSET|ADJ_NANO step sets STA_NANO; ADJ_MICRO undoes
-// that when prior did not have it.
-func StatusTimex(prior clock.Timex, remaining, errorBound, jitter, syncThreshold time.Duration) (clock.Timex, bool) {
+// see the truth: prior is the kernel's status before (kept, so STA_PLL
+// does not flip and reset anything, a leap second stays armed, and the
+// unit a step changed is put back); remaining is what is still to be
+// slewed; errorBound and jitter come from the estimate. The clock is
+// marked synchronized only when remaining plus errorBound is within
+// syncThreshold, because that starts the kernel's 11-minute RTC writes.
+func StatusChange(prior clock.NTPStatus, remaining, errorBound, jitter, syncThreshold time.Duration) (clock.Change, bool) {
 	maxErr := remaining.Abs() + errorBound
 	estErr := remaining.Abs() + jitter
 	synced := errorBound < clock.MaxErrorLimit*time.Microsecond && maxErr <= syncThreshold
-	status := prior.Status &^ clock.StaReadOnly
-	if synced {
-		status &^= clock.StaUnsync
-	} else {
-		status |= clock.StaUnsync
-	}
-	tx := clock.Timex{
-		Modes:    clock.AdjStatus | clock.AdjMaxError | clock.AdjEstError,
-		Status:   status,
-		MaxError: min(ceilMicros(maxErr), clock.MaxErrorLimit),
-		EstError: min(ceilMicros(estErr), clock.MaxErrorLimit),
-	}
-	if prior.Status&clock.StaNano == 0 {
-		tx.Modes |= clock.AdjMicro
-	}
-	return tx, synced
-}
-
-func ceilMicros(d time.Duration) int64 {
-	return int64((d + time.Microsecond - 1) / time.Microsecond)
+	st := prior
+	st.Unsync = !synced
+	return clock.Change{Status: &st, SetErrors: true, MaxError: maxErr, EstError: estErr}, synced
 }

@@ -79,32 +79,6 @@ func TestDecideForwardOnlyNeverStepsBack(t *testing.T) {
 	}
 }
 
-func TestSetOffsetTime(t *testing.T) {
-	for _, tc := range []struct {
-		d        time.Duration
-		sec, nsc int64
-	}{
-		{0, 0, 0},
-		{300 * time.Millisecond, 0, 300000000},
-		{-300 * time.Millisecond, -1, 700000000},
-		{-54 * time.Second, -54, 0},
-		{-54*time.Second - time.Nanosecond, -55, 999999999},
-		{54*time.Second + 5, 54, 5},
-		{-time.Nanosecond, -1, 999999999},
-	} {
-		got := SetOffsetTime(tc.d)
-		if got.Sec != tc.sec || got.Usec != tc.nsc {
-			t.Errorf("SetOffsetTime(%v) = %+v, want {%d %d}", tc.d, got, tc.sec, tc.nsc)
-		}
-		if got.Usec < 0 || got.Usec >= 1e9 {
-			t.Errorf("SetOffsetTime(%v): nanoseconds %d outside [0, 1e9)", tc.d, got.Usec)
-		}
-		if back := time.Duration(got.Sec)*time.Second + time.Duration(got.Usec); back != tc.d {
-			t.Errorf("SetOffsetTime(%v) encodes %v", tc.d, back)
-		}
-	}
-}
-
 func TestSingleshotMicros(t *testing.T) {
 	for _, tc := range []struct {
 		offset time.Duration
@@ -145,40 +119,32 @@ func TestOffsetNow(t *testing.T) {
 	}
 }
 
-func TestStatusTimex(t *testing.T) {
+func TestStatusChange(t *testing.T) {
 	const ms = time.Millisecond
-	bootState := clock.Timex{Status: clock.StaUnsync, Tick: 10000}
-	daemonState := clock.Timex{Status: clock.StaPLL | clock.StaFreqHold | clock.StaNano | clock.StaUnsync}
+	bootState := clock.NTPStatus{Unsync: true}
+	daemonState := clock.PLLMode(false)
 	for _, tc := range []struct {
 		name            string
-		prior           clock.Timex
+		prior           clock.NTPStatus
 		remaining, errB time.Duration
 		synced          bool
-		status          int32
-		maxErrUs        int64
-		micro           bool
+		status          clock.NTPStatus
+		maxErr          time.Duration
 	}{
-		{"after a good step", bootState, 0, 2 * ms, true, 0, 2000, true},
-		{"slewing 50 ms: not yet", bootState, 50 * ms, 2 * ms, false, clock.StaUnsync, 52000, true},
-		{"slewing ahead 5 ms", bootState, -5 * ms, 2 * ms, true, 0, 7000, true},
-		{"error bound alone too large", bootState, 0, 20 * ms, false, clock.StaUnsync, 20000, true},
-		{"daemon bits kept, PLL not flipped", daemonState, 0, ms, true, clock.StaPLL | clock.StaFreqHold, 1000, false},
-		{"capped at 16 s", bootState, time.Hour, ms, false, clock.StaUnsync, clock.MaxErrorLimit, true},
-		{"leap bit kept", clock.Timex{Status: clock.StaIns | clock.StaUnsync | clock.StaClockErr}, 0, ms, true, clock.StaIns, 1000, true},
+		{"after a good step", bootState, 0, 2 * ms, true, clock.NTPStatus{}, 2 * ms},
+		{"slewing 50 ms: not yet", bootState, 50 * ms, 2 * ms, false, clock.NTPStatus{Unsync: true}, 52 * ms},
+		{"slewing ahead 5 ms", bootState, -5 * ms, 2 * ms, true, clock.NTPStatus{}, 7 * ms},
+		{"error bound alone too large", bootState, 0, 20 * ms, false, clock.NTPStatus{Unsync: true}, 20 * ms},
+		{"daemon bits kept, PLL not flipped, ns kept", daemonState, 0, ms, true, clock.PLLMode(true), ms},
+		{"leap bit kept", clock.NTPStatus{LeapInsert: true, Unsync: true, ClockErr: true}, 0, ms, true, clock.NTPStatus{LeapInsert: true, ClockErr: true}, ms},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tx, synced := StatusTimex(tc.prior, tc.remaining, tc.errB, 0, DefaultSyncThreshold)
-			if synced != tc.synced || tx.Status != tc.status || tx.MaxError != tc.maxErrUs {
-				t.Errorf("got synced %v status %#x maxerror %d; want %v %#x %d", synced, tx.Status, tx.MaxError, tc.synced, tc.status, tc.maxErrUs)
+			ch, synced := StatusChange(tc.prior, tc.remaining, tc.errB, 0, DefaultSyncThreshold)
+			if synced != tc.synced || ch.Status == nil || *ch.Status != tc.status || !ch.SetErrors || ch.MaxError != tc.maxErr {
+				t.Errorf("got synced %v change %+v; want %v status %+v maxerror %v", synced, ch, tc.synced, tc.status, tc.maxErr)
 			}
-			if got := tx.Modes&clock.AdjMicro != 0; got != tc.micro {
-				t.Errorf("ADJ_MICRO %v, want %v", got, tc.micro)
-			}
-			if tx.Modes&(clock.AdjStatus|clock.AdjMaxError|clock.AdjEstError) != clock.AdjStatus|clock.AdjMaxError|clock.AdjEstError {
-				t.Errorf("modes %s", clock.ModeString(tx.Modes))
-			}
-			if tx.Modes&(clock.AdjTick|clock.AdjFrequency|clock.AdjOffset|clock.AdjSetOffset) != 0 {
-				t.Errorf("status update touches more than status: %s", clock.ModeString(tx.Modes))
+			if ch.Tick != 0 || ch.SetFrequency || ch.SetPLLOffset || ch.SetTimeConstant {
+				t.Errorf("status update touches more than status: %+v", ch)
 			}
 		})
 	}

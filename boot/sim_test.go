@@ -109,17 +109,11 @@ func (s *sim) runBoot(t *testing.T, cfg Config, privileged bool, until time.Dura
 
 func (s *sim) kernel(t *testing.T) KernelClock {
 	t.Helper()
-	var tx clock.Timex
-	st, err := s.w.Adjtimex(&tx)
+	k, err := ReadKernel(s.w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := clock.Timex{Modes: clock.AdjOffsetSSRead}
-	if _, err := s.w.Adjtimex(&ss); err != nil {
-		t.Fatal(err)
-	}
-	return KernelClock{State: st, Timex: tx, MaxError: time.Duration(tx.MaxError) * time.Microsecond,
-		Singleshot: time.Duration(ss.Offset) * time.Microsecond}
+	return k
 }
 
 func (s *sim) jumps() []simclock.Jump {
@@ -155,13 +149,13 @@ func TestBootStepsOnce(t *testing.T) {
 	k := s.kernel(t)
 	// Tick and frequency are left alone (a step keeps them), no slew is
 	// pending, and the kernel is told the truth: synchronized, maxerror small.
-	if k.Timex.Tick != clock.NominalTick || k.Timex.Freq != 0 || k.Singleshot != 0 || k.Timex.Offset != 0 {
-		t.Errorf("kernel left with tick %d freq %d singleshot %v PLL %d", k.Timex.Tick, k.Timex.Freq, k.Singleshot, k.Timex.Offset)
+	if k.Tick != clock.NominalTick || k.FrequencyPPM != 0 || k.Singleshot != 0 || k.PLLOffset != 0 {
+		t.Errorf("kernel left with tick %d freq %v ppm singleshot %v PLL %v", k.Tick, k.FrequencyPPM, k.Singleshot, k.PLLOffset)
 	}
-	if k.State == clock.TimeError || k.Timex.Status&clock.StaUnsync != 0 || k.MaxError > 10*time.Millisecond || !rep.Synced {
-		t.Errorf("kernel after boot: state %v status %v maxerror %v (synced %v)", k.State, clock.StatusNames(k.Timex.Status), k.MaxError, rep.Synced)
+	if k.State == clock.TimeError || k.Status.Unsync || k.MaxError > 10*time.Millisecond || !rep.Synced {
+		t.Errorf("kernel after boot: state %v status %v maxerror %v (synced %v)", k.State, k.Status.Names(), k.MaxError, rep.Synced)
 	}
-	if k.Timex.Status&clock.StaNano != 0 {
+	if k.Status.Nano {
 		t.Error("STA_NANO left set by ADJ_SETOFFSET|ADJ_NANO; boot should put the kernel's units back")
 	}
 	// The high-water mark is a lower bound of true time.
@@ -195,7 +189,7 @@ func TestBootForwardOnlyAhead(t *testing.T) {
 	if e := s.w.ClockError(); e > 54*time.Second-25*time.Millisecond || e < 54*time.Second-35*time.Millisecond {
 		t.Errorf("clock error %v after a minute of slewing back at 500 ppm from 54 s", e)
 	}
-	if k.Timex.Status&clock.StaUnsync == 0 {
+	if !k.Status.Unsync {
 		t.Error("kernel told synchronized while 54 s ahead")
 	}
 }
@@ -289,8 +283,8 @@ func TestBootNoServer(t *testing.T) {
 				if j := s.jumps(); len(j) != 1 || j[0].Delta <= 0 {
 					t.Errorf("jumps %+v, want one forward", j)
 				}
-				if k := s.kernel(t); k.Timex.Status&clock.StaUnsync == 0 || k.Timex.Status&clock.StaNano != 0 {
-					t.Errorf("after restoring the mark: status %v", clock.StatusNames(k.Timex.Status))
+				if k := s.kernel(t); !k.Status.Unsync || k.Status.Nano {
+					t.Errorf("after restoring the mark: status %v", k.Status.Names())
 				}
 			}
 			if e := s.w.ClockError(); (e - want).Abs() > time.Millisecond {
@@ -382,11 +376,12 @@ func TestSingleshotMicrosOnKernel(t *testing.T) {
 			w := simclock.New(simclock.Config{})
 			var gain time.Duration
 			p := w.Spawn("ss", true, func(ctx context.Context, p *simclock.Process) error {
-				if _, err := p.Adjtimex(&clock.Timex{Modes: clock.AdjFrequency, Freq: clock.PPMToFreq(tc.base)}); err != nil {
+				d := clock.NewDriver(p)
+				if _, err := d.SetFrequency(tc.base); err != nil {
 					return err
 				}
 				before := clock.Read(p, 1)
-				if _, err := Singleshot(p, SingleshotMicros(tc.offset, tc.base)); err != nil {
+				if _, err := d.ArmSingleshot(time.Duration(SingleshotMicros(tc.offset, tc.base)) * time.Microsecond); err != nil {
 					return err
 				}
 				if err := clock.Sleep(ctx, p, SlewDuration(tc.offset)*11/10+5*time.Second); err != nil {
@@ -428,9 +423,9 @@ func TestPLLFutureOnKernel(t *testing.T) {
 			w := simclock.New(simclock.Config{})
 			var predicted, gain time.Duration
 			p := w.Spawn("pll", true, func(ctx context.Context, p *simclock.Process) error {
-				tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst | clock.AdjOffset,
-					Status: clock.StaPLL | clock.StaFreqHold | clock.StaNano, Constant: tc.constant, Offset: int64(tc.offset)}
-				if _, err := p.Adjtimex(&tx); err != nil {
+				st := clock.PLLMode(true)
+				if _, err := clock.NewDriver(p).Apply(clock.Change{Status: &st, SetTimeConstant: true, TimeConstant: tc.constant,
+					SetPLLOffset: true, PLLOffset: tc.offset}); err != nil {
 					return err
 				}
 				if err := clock.Sleep(ctx, p, tc.after); err != nil {
@@ -441,7 +436,7 @@ func TestPLLFutureOnKernel(t *testing.T) {
 					return err
 				}
 				before := clock.Read(p, 1)
-				predicted = PLLFuture(k.PLL, k.Timex.Constant, secondFraction(before.Real), k.RatePPM())
+				predicted = PLLFuture(k.PLLOffset, k.TimeConstant, secondFraction(before.Real), k.RatePPM())
 				if err := clock.Sleep(ctx, p, 200*time.Second); err != nil {
 					return err
 				}
@@ -463,9 +458,9 @@ func TestPLLFutureOnKernel(t *testing.T) {
 // only the rest, and the clock lands.
 func TestSyncWithPendingPLL(t *testing.T) {
 	s := newSim(t, simSetup{clockError: 400 * time.Millisecond, servers: lans(3)})
-	tx := clock.Timex{Modes: clock.AdjStatus | clock.AdjNano | clock.AdjTimeConst | clock.AdjOffset,
-		Status: clock.StaPLL | clock.StaFreqHold | clock.StaNano | clock.StaUnsync, Constant: 0, Offset: -int64(300 * time.Millisecond)}
-	if _, err := s.w.Adjtimex(&tx); err != nil {
+	st := clock.PLLMode(false)
+	if _, err := clock.NewDriver(s.w).Apply(clock.Change{Status: &st, SetTimeConstant: true,
+		SetPLLOffset: true, PLLOffset: -300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := s.runSync(t, SyncConfig{Client: cfgSamples(s, 2)}, 10*time.Second)

@@ -104,8 +104,8 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	if rep.PreviousSingleshot != 0 {
 		log.Info("replaced a pending adjtime slew", "previous", rep.PreviousSingleshot)
 	}
-	tx, synced := StatusTimex(before.Timex, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
-	if err := SetStatus(c, tx); err != nil {
+	ch, synced := StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
+	if err := SetStatus(c, ch); err != nil {
 		return rep, err
 	}
 	rep.Synced = synced

@@ -39,7 +39,7 @@ func TestSyncLeavesSingleshot(t *testing.T) {
 		t.Run(clockErr.String(), func(t *testing.T) {
 			s := newSim(t, simSetup{clockError: clockErr, servers: lans(3)})
 			// A stale singleshot from an earlier run is replaced, not added to.
-			if _, err := s.w.Adjtimex(&clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: 7000}); err != nil {
+			if _, err := clock.NewDriver(s.w).ArmSingleshot(7 * time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			rep, err := s.runSync(t, SyncConfig{Client: cfgSamples(s, 4)}, 20*time.Second)

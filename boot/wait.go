@@ -46,7 +46,7 @@ func Check(k KernelClock, daemon *statefile.Status, lim WaitLimits) Verdict {
 		v.Remaining += daemon.Remaining()
 		v.FromDaemon = true
 	} else {
-		v.Remaining += k.PLL
+		v.Remaining += k.PLLOffset
 	}
 	var why []string
 	if lim.RequireKernelSync {

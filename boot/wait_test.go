@@ -12,10 +12,15 @@ import (
 	"slewd/discipline/statefile"
 )
 
+// kc is a kernel in state with maxerror, a pending singleshot and PLL offset.
+func kc(state clock.State, maxErr, singleshot, pll time.Duration) KernelClock {
+	return KernelClock{KernelState: clock.KernelState{State: state, MaxError: maxErr, PLLOffset: pll}, Singleshot: singleshot}
+}
+
 func TestCheck(t *testing.T) {
 	const ms = time.Millisecond
-	synced := KernelClock{State: clock.TimeOK, MaxError: 2 * ms}
-	unsynced := KernelClock{State: clock.TimeError, MaxError: 16 * time.Second}
+	synced := kc(clock.TimeOK, 2*ms, 0, 0)
+	unsynced := kc(clock.TimeError, 16*time.Second, 0, 0)
 	strict := WaitLimits{RequireKernelSync: true, MaxError: time.Second, MaxBehind: 100 * ms, MaxAhead: 100 * ms}
 	// Start dovecot while the clock is behind, never while it is ahead.
 	dovecot := WaitLimits{RequireKernelSync: true, MaxError: time.Second, MaxBehind: time.Hour, MaxAhead: 0}
@@ -34,14 +39,14 @@ func TestCheck(t *testing.T) {
 	}{
 		{"synchronized, nothing pending", synced, nil, strict, true, 0, ""},
 		{"kernel unsynchronized", unsynced, nil, strict, false, 0, "unsynchronized"},
-		{"maxerror too large", KernelClock{State: clock.TimeOK, MaxError: 3 * time.Second}, nil, strict, false, 0, "above --max-error"},
-		{"singleshot pending 0.3 s ahead", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: -300 * ms}, nil, strict, false, -300 * ms, "ahead"},
-		{"singleshot pending 50 ms", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: 50 * ms}, nil, strict, true, 50 * ms, ""},
-		{"PLL pending counts without the daemon", KernelClock{State: clock.TimeOK, MaxError: ms, PLL: 200 * ms}, nil, strict, false, 200 * ms, "behind"},
-		{"the daemon's remaining replaces its PLL", KernelClock{State: clock.TimeOK, MaxError: ms, PLL: 200 * ms}, d(30 * ms), strict, true, 30 * ms, ""},
-		{"daemon and singleshot add", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: 80 * ms}, d(30 * ms), strict, false, 110 * ms, "behind"},
-		{"behind is fine for dovecot", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: 20 * time.Second}, nil, dovecot, true, 20 * time.Second, ""},
-		{"ahead is not", KernelClock{State: clock.TimeOK, MaxError: ms, Singleshot: -time.Microsecond}, nil, dovecot, false, -time.Microsecond, "ahead"},
+		{"maxerror too large", kc(clock.TimeOK, 3*time.Second, 0, 0), nil, strict, false, 0, "above --max-error"},
+		{"singleshot pending 0.3 s ahead", kc(clock.TimeOK, ms, -300*ms, 0), nil, strict, false, -300 * ms, "ahead"},
+		{"singleshot pending 50 ms", kc(clock.TimeOK, ms, 50*ms, 0), nil, strict, true, 50 * ms, ""},
+		{"PLL pending counts without the daemon", kc(clock.TimeOK, ms, 0, 200*ms), nil, strict, false, 200 * ms, "behind"},
+		{"the daemon's remaining replaces its PLL", kc(clock.TimeOK, ms, 0, 200*ms), d(30 * ms), strict, true, 30 * ms, ""},
+		{"daemon and singleshot add", kc(clock.TimeOK, ms, 80*ms, 0), d(30 * ms), strict, false, 110 * ms, "behind"},
+		{"behind is fine for dovecot", kc(clock.TimeOK, ms, 20*time.Second, 0), nil, dovecot, true, 20 * time.Second, ""},
+		{"ahead is not", kc(clock.TimeOK, ms, -time.Microsecond, 0), nil, dovecot, false, -time.Microsecond, "ahead"},
 		{"daemon only: behind while the kernel is unsynchronized", unsynced, d(54 * time.Second), daemonOnly, true, 54 * time.Second, ""},
 		{"daemon only: ahead", unsynced, d(-54 * time.Second), daemonOnly, false, -54 * time.Second, "ahead"},
 		{"daemon only: no status", synced, nil, daemonOnly, false, 0, "no fresh estimate"},
@@ -73,7 +78,7 @@ func TestWaitOnSimulatedKernel(t *testing.T) {
 			if err := clock.Sleep(ctx, p, 42*time.Second); err != nil {
 				return err
 			}
-			_, err := p.Adjtimex(&clock.Timex{Modes: clock.AdjStatus | clock.AdjMaxError, Status: 0, MaxError: 5000})
+			_, err := clock.NewDriver(p).Apply(clock.Change{Status: &clock.NTPStatus{}, SetErrors: true, MaxError: 5 * time.Millisecond})
 			return err
 		})
 		var got error

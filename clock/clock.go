@@ -5,6 +5,12 @@
 // virtual time (package simclock), in the manner of chrony's sys_*.c
 // drivers and clknetsim. Nothing in slewd outside this package makes a
 // clock system call.
+//
+// Clock.Adjtimex is the raw adjtimex(2) primitive. The rest of slewd uses
+// Driver instead, which speaks in units (ppm, µs of tick, time.Duration)
+// and decoded status flags, writes several fields in one call where that
+// matters, and returns what the kernel took; no ADJ_* or STA_* bit, and no
+// STA_NANO unit conversion, is needed outside this package.
 package clock
 
 import (

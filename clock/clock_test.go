@@ -119,3 +119,29 @@ func TestReadKeepsNarrowestBracket(t *testing.T) {
 		t.Errorf("RealMinusRaw = %v, want %v", got, want)
 	}
 }
+
+func TestSetOffsetTime(t *testing.T) {
+	for _, tc := range []struct {
+		d        time.Duration
+		sec, nsc int64
+	}{
+		{0, 0, 0},
+		{300 * time.Millisecond, 0, 300000000},
+		{-300 * time.Millisecond, -1, 700000000},
+		{-54 * time.Second, -54, 0},
+		{-54*time.Second - time.Nanosecond, -55, 999999999},
+		{54*time.Second + 5, 54, 5},
+		{-time.Nanosecond, -1, 999999999},
+	} {
+		got := setOffsetTime(tc.d)
+		if got.Sec != tc.sec || got.Usec != tc.nsc {
+			t.Errorf("setOffsetTime(%v) = %+v, want {%d %d}", tc.d, got, tc.sec, tc.nsc)
+		}
+		if got.Usec < 0 || got.Usec >= 1e9 {
+			t.Errorf("setOffsetTime(%v): nanoseconds %d outside [0, 1e9)", tc.d, got.Usec)
+		}
+		if back := time.Duration(got.Sec)*time.Second + time.Duration(got.Usec); back != tc.d {
+			t.Errorf("setOffsetTime(%v) encodes %v", tc.d, back)
+		}
+	}
+}

@@ -38,6 +38,11 @@ type Timex struct {
 	TAI     int32 // TAI-UTC offset in seconds
 }
 
+// ReadOnly reports whether a call with tx changes nothing (modes 0 or
+// ADJ_OFFSET_SS_READ): all a process without CAP_SYS_TIME may do. Test
+// doubles that must never write use it.
+func (tx *Timex) ReadOnly() bool { return tx.Modes == 0 || tx.Modes == AdjOffsetSSRead }
+
 // Timeval is struct timeval inside struct timex.
 type Timeval struct {
 	Sec  int64

@@ -35,9 +35,9 @@ func BaseFrequency(servoPPM, servoSigmaPPM, startPPM float64) float64 {
 // file's when there is one; without, what the kernel holds if it looks
 // like a drift compensation (nominal tick, and no slew of ours under way
 // that a journal records), as ntpd-rs does; else the drift file's zero.
-func StartFrequency(drift adjtime.Drift, known bool, kernel *clock.Timex, journalActive bool) float64 {
+func StartFrequency(drift adjtime.Drift, known bool, kernel *clock.KernelState, journalActive bool) float64 {
 	if !known && kernel != nil && kernel.Tick == clock.NominalTick && !journalActive {
-		return clock.FreqToPPM(kernel.Freq)
+		return kernel.FrequencyPPM
 	}
 	return drift.FreqPPM
 }

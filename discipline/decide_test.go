@@ -29,14 +29,14 @@ func TestBaseFrequency(t *testing.T) {
 }
 
 func TestStartFrequency(t *testing.T) {
-	kernel := func(tick int64, ppm float64) *clock.Timex {
-		return &clock.Timex{Tick: tick, Freq: clock.PPMToFreq(ppm)}
+	kernel := func(tick int64, ppm float64) *clock.KernelState {
+		return &clock.KernelState{Tick: tick, FrequencyPPM: ppm}
 	}
 	file := adjtime.Drift{FreqPPM: -7}
 	for _, tc := range []struct {
 		name    string
 		known   bool
-		kernel  *clock.Timex
+		kernel  *clock.KernelState
 		journal bool
 		want    float64
 	}{

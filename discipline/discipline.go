@@ -202,13 +202,12 @@ func (d *Discipline) start() error {
 	if d.cfg.Method == adjtime.MethodTick {
 		journal = &adjtime.Journal{Store: env.State, BootID: env.BootID}
 	}
-	var kernel *clock.Timex
+	var kernel *clock.KernelState
 	if !known {
-		// CLOCK DRIVER: the one raw kernel read of the discipline (tick and
-		// frequency at start, to adopt a drift compensation left there).
-		var tx clock.Timex
-		if _, err := env.Clock.Adjtimex(&tx); err == nil {
-			kernel = &tx
+		// Without a drift file, the kernel's tick and frequency may hold a
+		// drift compensation worth adopting.
+		if k, err := clock.NewDriver(env.Clock).Read(); err == nil {
+			kernel = &k
 		}
 	}
 	basePPM := StartFrequency(drift, known, kernel, !known && journal.Active())

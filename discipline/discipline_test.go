@@ -196,13 +196,12 @@ func TestSavesHighWater(t *testing.T) {
 // without having learnt a better one.
 func TestKeepsTheKernelFrequencyWithoutADriftFile(t *testing.T) {
 	m := newMachine(t, simclock.KernelConfig{}, 1, true, discipline.Config{}, func(fc *fakeClient, _ *discipline.Env) { fc.silent = true })
-	m.w.Adjtimex(&clock.Timex{Modes: clock.AdjFrequency, Freq: clock.PPMToFreq(20)})
+	drv := clock.NewDriver(m.w)
+	drv.SetFrequency(20)
 	m.w.At(10*time.Second, m.p.Terminate)
 	m.w.Run(20 * time.Second)
-	var tx clock.Timex
-	m.w.Adjtimex(&tx)
-	if got := clock.FreqToPPM(tx.Freq); math.Abs(got-20) > 0.001 {
-		t.Errorf("kernel frequency %v ppm after a start and stop without estimates, want the 20 ppm it had", got)
+	if k, err := drv.Read(); err != nil || math.Abs(k.FrequencyPPM-20) > 0.001 {
+		t.Errorf("kernel frequency %v ppm (%v) after a start and stop without estimates, want the 20 ppm it had", k.FrequencyPPM, err)
 	}
 	if done, err := m.p.Exited(); !done || err != nil {
 		t.Errorf("SIGTERM: exited %v, %v; want a clean exit", done, err)
@@ -323,7 +322,7 @@ func TestControlNowAfterAForeignStep(t *testing.T) {
 		})
 		// Polls at 0, 64, …, 576, 640 s: the step at 600 s falls between.
 		m.w.At(600*time.Second, func() {
-			m.w.Adjtimex(&clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Usec: 50e6}})
+			clock.NewDriver(m.w).Step(50 * time.Millisecond)
 			m.p.Post(stepEvent{})
 		})
 		m.w.Run(599 * time.Second)

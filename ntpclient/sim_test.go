@@ -349,7 +349,7 @@ func TestSimSlewingDoesNotDisturb(t *testing.T) {
 			if i%2 == 1 {
 				tick = 9500
 			}
-			if _, err := p.Adjtimex(&clock.Timex{Modes: clock.AdjTick, Tick: tick}); err != nil {
+			if _, err := clock.NewDriver(p).SetTick(tick); err != nil {
 				return err
 			}
 			if err := clock.Sleep(ctx, p, 7*time.Minute); err != nil {

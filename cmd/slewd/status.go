@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"slewd/boot"
 	"slewd/clock"
 )
 
@@ -79,76 +81,70 @@ type kernelStatus struct {
 }
 
 // readKernelStatus asks the kernel (read-only) and decodes the answer.
-func readKernelStatus(c clock.Clock, clocksource string) (kernelStatus, error) {
-	var tx clock.Timex
-	state, err := c.Adjtimex(&tx)
+func readKernelStatus(c clock.Timexer, clocksource string) (kernelStatus, error) {
+	k, err := boot.ReadKernel(c)
 	if err != nil {
-		return kernelStatus{}, fmt.Errorf("reading the kernel clock: %w", err)
+		return kernelStatus{}, err
 	}
-	ss := clock.Timex{Modes: clock.AdjOffsetSSRead}
-	if _, err := c.Adjtimex(&ss); err != nil {
-		return kernelStatus{}, fmt.Errorf("reading the pending adjtime slew: %w", err)
-	}
-	return decodeStatus(tx, state, ss.Offset, clocksource), nil
+	return decodeStatus(k, clocksource), nil
 }
 
-// decodeStatus turns what adjtimex returned into a status and a verdict.
-// It does no I/O. singleshotUs is the ADJ_OFFSET_SS_READ remainder.
-func decodeStatus(tx clock.Timex, state clock.State, singleshotUs int64, clocksource string) kernelStatus {
+// decodeStatus turns what the kernel holds into a status and a verdict.
+// It does no I/O.
+func decodeStatus(k boot.KernelClock, clocksource string) kernelStatus {
+	singleshotUs := int64(k.Singleshot / time.Microsecond)
+	maxErrUs := int64(k.MaxError / time.Microsecond)
 	s := kernelStatus{
-		State:               state.String(),
-		Synchronized:        state != clock.TimeError,
+		State:               k.State.String(),
+		Synchronized:        k.Synchronized(),
 		UnsyncReasons:       []string{},
-		TickUs:              tx.Tick,
-		TickPPM:             float64(tx.Tick-clock.NominalTick) * clock.PPMPerTick,
-		FrequencyPPM:        clock.FreqToPPM(tx.Freq),
-		FrequencyRaw:        tx.Freq,
-		RatePPM:             clock.RatePPM(tx.Tick, tx.Freq),
+		TickUs:              k.Tick,
+		TickPPM:             k.TickPPM(),
+		FrequencyPPM:        k.FrequencyPPM,
+		FrequencyRaw:        k.FrequencyRaw(),
+		RatePPM:             k.RatePPM(),
 		PendingSingleshotUs: singleshotUs,
 		PendingSingleshotS:  float64(singleshotUs) / 1e6,
 		SingleshotLeftS:     math.Abs(float64(singleshotUs)) / clock.SingleshotRate,
-		PLLTimeConstant:     tx.Constant,
-		StatusFlags:         clock.StatusNames(tx.Status),
-		StatusRaw:           tx.Status,
-		MaxErrorUs:          tx.MaxError,
-		MaxErrorS:           float64(tx.MaxError) / 1e6,
-		EstErrorS:           float64(tx.EstError) / 1e6,
-		TAIOffsetS:          tx.TAI,
-		TolerancePPM:        clock.FreqToPPM(tx.Tolerance),
+		PLLOffsetNs:         int64(k.PLLOffset),
+		PLLTimeConstant:     k.TimeConstant,
+		StatusFlags:         k.Status.Names(),
+		StatusRaw:           k.Status.Bits(),
+		MaxErrorUs:          maxErrUs,
+		MaxErrorS:           float64(maxErrUs) / 1e6,
+		EstErrorS:           float64(k.EstError/time.Microsecond) / 1e6,
+		TAIOffsetS:          int32(k.TAI),
+		TolerancePPM:        k.TolerancePPM,
 		Clocksource:         clocksource,
-	}
-	s.PLLOffsetNs = tx.Offset
-	if tx.Status&clock.StaNano == 0 {
-		s.PLLOffsetNs = tx.Offset * 1000
 	}
 	s.PLLOffsetS = float64(s.PLLOffsetNs) / 1e9
 	// Each second the kernel moves offset >> (SHIFT_PLL + time constant)
 	// into that second (second_overflow), whether or not STA_PLL is still on.
-	frac := math.Ldexp(1, -int(2+max(tx.Constant, 0)))
+	frac := math.Ldexp(1, -int(2+max(k.TimeConstant, 0)))
 	s.PLLRatePPM = float64(s.PLLOffsetNs) * frac / 1e3
 	if a := math.Abs(float64(s.PLLOffsetNs)); a > 1000 {
 		s.PLLLeftS = math.Ceil(math.Log(a/1000) / -math.Log1p(-frac))
 	}
 
-	if tx.Status&clock.StaUnsync != 0 {
+	if k.Status.Unsync {
 		s.UnsyncReasons = append(s.UnsyncReasons, "STA_UNSYNC is set: no time daemon has marked the clock synchronized, or maxerror reached 16 s")
 	}
-	if tx.Status&clock.StaClockErr != 0 {
+	if k.Status.ClockErr {
 		s.UnsyncReasons = append(s.UnsyncReasons, "STA_CLOCKERR is set: the clock hardware reported a fault")
 	}
-	if tx.MaxError >= clock.MaxErrorLimit {
+	if maxErrUs >= clock.MaxErrorLimit {
 		s.UnsyncReasons = append(s.UnsyncReasons, "maxerror is at the kernel's 16 s limit: its boot value, or nothing has refreshed it for 8.9 hours")
 	}
-	if s.Synchronized && tx.MaxError < clock.MaxErrorLimit {
-		in := float64(clock.MaxErrorLimit-tx.MaxError) / clock.MaxErrorGrowth
+	if s.Synchronized && maxErrUs < clock.MaxErrorLimit {
+		in := float64(clock.MaxErrorLimit-maxErrUs) / clock.MaxErrorGrowth
 		s.UnsyncInS = &in
 	}
-	s.Verdict = verdict(s, tx)
+	s.Verdict = verdict(s, k.KernelState)
 	return s
 }
 
 // verdict says in plain words what the clock is doing.
-func verdict(s kernelStatus, tx clock.Timex) string {
+func verdict(s kernelStatus, k clock.KernelState) string {
 	var parts []string
 	if s.Synchronized {
 		parts = append(parts, "the kernel considers the clock synchronized")
@@ -156,11 +152,11 @@ func verdict(s kernelStatus, tx clock.Timex) string {
 		parts = append(parts, "the kernel considers the clock unsynchronized")
 	}
 	switch {
-	case tx.Tick != clock.NominalTick:
+	case k.Tick != clock.NominalTick:
 		parts = append(parts, fmt.Sprintf("the clock is running %s %s (tick %d µs) with no end in sight: "+
 			"nothing in the kernel will set the tick back, so a slewing daemon (slewd, chrony) "+
-			"is either in the middle of a slew or has died and left it", rateWords(s.RatePPM), fastSlow(s.RatePPM), tx.Tick))
-	case tx.Freq != 0:
+			"is either in the middle of a slew or has died and left it", rateWords(s.RatePPM), fastSlow(s.RatePPM), k.Tick))
+	case k.FrequencyPPM != 0:
 		parts = append(parts, fmt.Sprintf("its frequency is corrected by %+.3f ppm, which stays until a daemon changes it "+
 			"(normal: it compensates the oscillator's error)", s.FrequencyPPM))
 	default:
@@ -172,7 +168,7 @@ func verdict(s kernelStatus, tx clock.Timex) string {
 	}
 	if s.PLLOffsetNs != 0 {
 		p := fmt.Sprintf("the kernel PLL is slewing out %s (%s of the rest each second, %s %s now)",
-			signedDuration(s.PLLOffsetS), fraction(tx.Constant), rateWords(s.PLLRatePPM), fastSlow(s.PLLRatePPM))
+			signedDuration(s.PLLOffsetS), fraction(k.TimeConstant), rateWords(s.PLLRatePPM), fastSlow(s.PLLRatePPM))
 		if s.PLLLeftS > 0 {
 			p += fmt.Sprintf("; %s until it is within 1 µs", durationWords(s.PLLLeftS))
 		}

@@ -12,17 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"slewd/boot"
 	"slewd/clock"
 	"slewd/clock/simclock"
 )
 
+// kernel builds what boot.ReadKernel returns.
+func kernel(k clock.KernelState, singleshot time.Duration) boot.KernelClock {
+	return boot.KernelClock{KernelState: k, Singleshot: singleshot}
+}
+
 func TestDecodeStatus(t *testing.T) {
-	boot := clock.Timex{Tick: 10000, Status: clock.StaUnsync, MaxError: 16000000, EstError: 16000000, Constant: 2, Tolerance: 500 << 16}
+	const ms = time.Millisecond
+	unsync := clock.NTPStatus{Unsync: true}
+	atBoot := clock.KernelState{State: clock.TimeError, Tick: 10000, Status: unsync, MaxError: 16 * time.Second, EstError: 16 * time.Second, TimeConstant: 2, TolerancePPM: 500}
 	for _, tc := range []struct {
 		name     string
-		tx       clock.Timex
-		state    clock.State
-		ss       int64
+		k        clock.KernelState
+		ss       time.Duration
 		sync     bool
 		reasons  int
 		ratePPM  float64
@@ -30,34 +37,34 @@ func TestDecodeStatus(t *testing.T) {
 		pllLeftS float64
 		verdict  []string // substrings
 	}{
-		{name: "boot defaults", tx: boot, state: clock.TimeError, reasons: 2,
+		{name: "boot defaults", k: atBoot, reasons: 2,
 			verdict: []string{"unsynchronized", "tick and frequency are nominal"}},
-		{name: "synchronized, frequency corrected", state: clock.TimeOK, sync: true, ratePPM: 12.5,
-			tx:      clock.Timex{Tick: 10000, Freq: 12<<16 + 1<<15, MaxError: 3000, Constant: 6},
+		{name: "synchronized, frequency corrected", sync: true, ratePPM: 12.5,
+			k:       clock.KernelState{State: clock.TimeOK, Tick: 10000, FrequencyPPM: 12.5, MaxError: 3 * ms, TimeConstant: 6},
 			verdict: []string{"considers the clock synchronized", "+12.500 ppm", "oscillator"}},
-		{name: "tick bias left behind", state: clock.TimeError, reasons: 1, ratePPM: -100000,
-			tx:      clock.Timex{Tick: 9000, Status: clock.StaUnsync, MaxError: 5000},
+		{name: "tick bias left behind", reasons: 1, ratePPM: -100000,
+			k:       clock.KernelState{State: clock.TimeError, Tick: 9000, Status: unsync, MaxError: 5 * ms},
 			verdict: []string{"running 10 % slow (tick 9000 µs) with no end in sight", "has died"}},
-		{name: "tick and freq add", state: clock.TimeOK, sync: true, ratePPM: 82000 - 500,
-			tx:      clock.Timex{Tick: 10820, Freq: -500 << 16, MaxError: 100},
+		{name: "tick and freq add", sync: true, ratePPM: 82000 - 500,
+			k:       clock.KernelState{State: clock.TimeOK, Tick: 10820, FrequencyPPM: -500, MaxError: 100 * time.Microsecond},
 			verdict: []string{"running 8.15 % fast"}},
-		{name: "singleshot pending", tx: boot, state: clock.TimeError, reasons: 2, ss: -20500,
+		{name: "singleshot pending", k: atBoot, reasons: 2, ss: -20500 * time.Microsecond,
 			verdict: []string{"adjtime() slew of -20.500 ms is pending", "500 ppm slow", "41 s left"}},
-		{name: "PLL offset in ns, time constant 0", state: clock.TimeOK, sync: true, pllS: 0.3, pllLeftS: 44,
-			tx:      clock.Timex{Tick: 10000, Status: clock.StaPLL | clock.StaNano, Offset: 3e8, MaxError: 0, Constant: 0},
+		{name: "PLL offset, time constant 0", sync: true, pllS: 0.3, pllLeftS: 44,
+			k:       clock.KernelState{State: clock.TimeOK, Tick: 10000, Status: clock.PLLMode(true), PLLOffset: 300 * ms},
 			verdict: []string{"PLL is slewing out +300.000 ms", "1/4 of the rest", "7.5 % fast now", "44 s until it is within 1 µs"}},
-		{name: "PLL offset in µs", state: clock.TimeOK, sync: true, pllS: -0.002,
-			tx:      clock.Timex{Tick: 10000, Status: clock.StaPLL, Offset: -2000, MaxError: 0, Constant: 6},
+		{name: "PLL offset, time constant 6", sync: true, pllS: -0.002,
+			k:       clock.KernelState{State: clock.TimeOK, Tick: 10000, Status: clock.NTPStatus{PLL: true}, PLLOffset: -2 * ms, TimeConstant: 6},
 			verdict: []string{"-2.000 ms", "1/256 of the rest"}},
-		{name: "clock error", state: clock.TimeError, reasons: 1,
-			tx:      clock.Timex{Tick: 10000, Status: clock.StaClockErr, MaxError: 10},
+		{name: "clock error", reasons: 1,
+			k:       clock.KernelState{State: clock.TimeError, Tick: 10000, Status: clock.NTPStatus{ClockErr: true}, MaxError: 10 * time.Microsecond},
 			verdict: []string{"unsynchronized"}},
-		{name: "leap second pending", state: clock.TimeIns, sync: true,
-			tx:      clock.Timex{Tick: 10000, Status: clock.StaIns, MaxError: 10},
+		{name: "leap second pending", sync: true,
+			k:       clock.KernelState{State: clock.TimeIns, Tick: 10000, Status: clock.NTPStatus{LeapInsert: true}, MaxError: 10 * time.Microsecond},
 			verdict: []string{"leap second will be inserted"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := decodeStatus(tc.tx, tc.state, tc.ss, "hpet")
+			s := decodeStatus(kernel(tc.k, tc.ss), "hpet")
 			if s.Synchronized != tc.sync {
 				t.Errorf("synchronized %v, want %v", s.Synchronized, tc.sync)
 			}
@@ -73,7 +80,7 @@ func TestDecodeStatus(t *testing.T) {
 			if tc.pllLeftS != 0 && math.Abs(s.PLLLeftS-tc.pllLeftS) > 1 {
 				t.Errorf("PLL left %v s, want %v", s.PLLLeftS, tc.pllLeftS)
 			}
-			if s.PendingSingleshotS != float64(tc.ss)/1e6 || s.SingleshotLeftS != math.Abs(float64(tc.ss))/500 {
+			if us := tc.ss.Microseconds(); s.PendingSingleshotS != float64(us)/1e6 || s.SingleshotLeftS != math.Abs(float64(us))/500 {
 				t.Errorf("singleshot %v s, %v s left", s.PendingSingleshotS, s.SingleshotLeftS)
 			}
 			for _, want := range tc.verdict {
@@ -94,7 +101,7 @@ func TestPLLLeftMatchesKernelDecay(t *testing.T) {
 	for _, tc := range []struct {
 		offsetNs, constant int64
 	}{{3e8, 0}, {-2e6, 6}, {5e5, 2}, {999, 0}} {
-		s := decodeStatus(clock.Timex{Tick: 10000, Status: clock.StaPLL | clock.StaNano, Offset: tc.offsetNs, Constant: tc.constant}, clock.TimeOK, 0, "")
+		s := decodeStatus(kernel(clock.KernelState{State: clock.TimeOK, Tick: 10000, Status: clock.PLLMode(true), PLLOffset: time.Duration(tc.offsetNs), TimeConstant: tc.constant}, 0), "")
 		off, n := math.Abs(float64(tc.offsetNs)), 0.0
 		for off > 1000 {
 			off -= off / float64(int64(1)<<(2+tc.constant))
@@ -110,10 +117,11 @@ func TestPLLLeftMatchesKernelDecay(t *testing.T) {
 // singleshot pending, as an unprivileged process.
 func TestStatusOnSimulatedKernel(t *testing.T) {
 	w := simclock.New(simclock.Config{})
-	if _, err := w.Adjtimex(&clock.Timex{Modes: clock.AdjOffsetSingleshot, Offset: 2000}); err != nil {
+	d := clock.NewDriver(w)
+	if _, err := d.ArmSingleshot(2 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Adjtimex(&clock.Timex{Modes: clock.AdjTick, Tick: 9180}); err != nil {
+	if _, err := d.SetTick(9180); err != nil {
 		t.Fatal(err)
 	}
 	var got kernelStatus
@@ -147,7 +155,8 @@ func TestStatusOnSimulatedKernel(t *testing.T) {
 }
 
 func TestStatusTextAndJSON(t *testing.T) {
-	s := decodeStatus(clock.Timex{Tick: 10000, Status: clock.StaUnsync, MaxError: 16e6, EstError: 16e6, Constant: 2}, clock.TimeError, 700, "tsc")
+	s := decodeStatus(kernel(clock.KernelState{State: clock.TimeError, Tick: 10000, Status: clock.NTPStatus{Unsync: true},
+		MaxError: 16 * time.Second, EstError: 16 * time.Second, TimeConstant: 2}, 700*time.Microsecond), "tsc")
 	var text, js bytes.Buffer
 	writeStatusText(&text, s)
 	for _, want := range []string{"synchronized:  no (TIME_ERROR)", "clocksource:   tsc", "+700.000 µs pending (700 µs), 1 s left", "STA_UNSYNC (0x40)"} {

@@ -24,11 +24,9 @@ func TestSyncCommand(t *testing.T) {
 	if j.Action != "slew" || math.Abs(j.OffsetS+0.4219) > 1e-3 || j.StepS != 0 || j.Sources < 2 {
 		t.Errorf("JSON %+v", j)
 	}
-	var ss clock.Timex
-	ss.Modes = clock.AdjOffsetSSRead
-	m.w.Adjtimex(&ss)
-	if ss.Offset > -400000 || ss.Offset < -421900 {
-		t.Errorf("pending singleshot %d µs, want about -421900 less what was slewed since", ss.Offset)
+	ss, err := clock.NewDriver(m.w).SingleshotRemaining()
+	if err != nil || ss > -400*time.Millisecond || ss < -421900*time.Microsecond {
+		t.Errorf("pending singleshot %v (%v), want about -421.9ms less what was slewed since", ss, err)
 	}
 	if len(m.rec.Jumps) != 0 {
 		t.Errorf("stepped: %+v", m.rec.Jumps)

@@ -153,13 +153,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.StepBy != 0 {
 		w.At(cfg.StepAt, func() {
-			sec, ns := int64(cfg.StepBy/time.Second), int64(cfg.StepBy%time.Second)
-			if ns < 0 {
-				sec, ns = sec-1, ns+1e9
-			}
-			// CLOCK DRIVER: the one step from outside slewd (a hypervisor's),
-			// written straight to the simulated kernel.
-			w.Adjtimex(&clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Sec: sec, Usec: ns}})
+			// A step from outside slewd (a hypervisor's), written straight
+			// to the simulated kernel.
+			clock.NewDriver(w).Step(cfg.StepBy)
 		})
 	}
 	// In slices of virtual time, so that an interrupt (Ctrl-C) is heard.
@@ -213,9 +209,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.RTCWritesWhileOffOver100ms++
 		}
 	}
-	var tx clock.Timex
-	if _, err := w.Adjtimex(&tx); err == nil {
-		res.FinalTick, res.FinalFrequencyPPM = tx.Tick, clock.FreqToPPM(tx.Freq)
+	if k, err := clock.NewDriver(w).Read(); err == nil {
+		res.FinalTick, res.FinalFrequencyPPM = k.Tick, k.FrequencyPPM
 	}
 	return res, nil
 }

@@ -56,12 +56,7 @@ func (w *Truth) ClockError() time.Duration {
 // Step moves REALTIME by d with ADJ_SETOFFSET (only ever in a guest).
 func Step(t *testing.T, c clock.Clock, d time.Duration) {
 	t.Helper()
-	sec, ns := int64(d/time.Second), int64(d%time.Second)
-	if ns < 0 {
-		sec, ns = sec-1, ns+1e9
-	}
-	tx := clock.Timex{Modes: clock.AdjSetOffset | clock.AdjNano, Time: clock.Timeval{Sec: sec, Usec: ns}}
-	if _, err := c.Adjtimex(&tx); err != nil {
+	if _, err := clock.NewDriver(c).Step(d); err != nil {
 		t.Fatal(err)
 	}
 }

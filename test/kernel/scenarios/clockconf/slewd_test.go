@@ -31,13 +31,12 @@ func TestSlewdStatus(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	for _, tx := range []clock.Timex{
-		{Modes: clock.AdjTick, Tick: 9180},
-		{Modes: clock.AdjOffsetSingleshot, Offset: 2000},
-	} {
-		if _, err := c.Adjtimex(&tx); err != nil {
-			t.Fatal(err)
-		}
+	d := clock.NewDriver(c)
+	if _, err := d.SetTick(9180); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ArmSingleshot(2 * time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
 	out, err := exec.CommandContext(ctx, "/usr/sbin/slewd", "status", "--json").Output()
 	if err != nil {

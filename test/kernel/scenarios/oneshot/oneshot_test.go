@@ -46,17 +46,19 @@ type Record struct {
 	Note         string  `json:"note,omitempty"`
 }
 
-func kernel(t *testing.T, c clock.Clock) (clock.Timex, int64) {
+// kernel reads the kernel's state and the pending singleshot, in µs.
+func kernel(t *testing.T, c clock.Clock) (clock.KernelState, int64) {
 	t.Helper()
-	var tx clock.Timex
-	if _, err := c.Adjtimex(&tx); err != nil {
+	d := clock.NewDriver(c)
+	k, err := d.Read()
+	if err != nil {
 		t.Fatal(err)
 	}
-	ss := clock.Timex{Modes: clock.AdjOffsetSSRead}
-	if _, err := c.Adjtimex(&ss); err != nil {
+	ss, err := d.SingleshotRemaining()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return tx, ss.Offset
+	return k, ss.Microseconds()
 }
 
 // slewd runs the binary and returns its stdout, stderr and exit status.
@@ -120,7 +122,7 @@ func TestBootStepsBack(t *testing.T) {
 	j := decode(t, out)
 	guest.Emit(t, "oneshot", Record{Scenario: "boot, clock 54 s ahead", Code: code, TookS: took.Seconds(), Action: j.Action, OffsetS: j.OffsetS,
 		ErrorBeforeS: before.Seconds(), ErrorAfterS: after.Seconds(), JumpS: (rmr1 - rmr0).Seconds(), SingleshotUs: ss,
-		Status: strings.Join(clock.StatusNames(tx.Status), "|")})
+		Status: strings.Join(tx.Status.Names(), "|")})
 	if code != 0 || j.Action != "step" || j.ExitCode != 0 || j.Sources < 2 {
 		t.Fatalf("status %d, JSON %+v", code, j)
 	}
@@ -134,12 +136,14 @@ func TestBootStepsBack(t *testing.T) {
 	// Tick and frequency untouched, nothing pending, the status bits as
 	// they were but for STA_UNSYNC (boot's ADJ_SETOFFSET|ADJ_NANO must not
 	// change the kernel's units either).
-	if tx.Tick != clock.NominalTick || tx.Freq != 0 || ss != 0 || tx.Status&^clock.StaUnsync != prior.Status&^clock.StaUnsync {
-		t.Errorf("kernel left with tick %d freq %d singleshot %d status %v (before: %v)", tx.Tick, tx.Freq, ss,
-			clock.StatusNames(tx.Status), clock.StatusNames(prior.Status))
+	st, was := tx.Status, prior.Status
+	st.Unsync, was.Unsync = false, false
+	if tx.Tick != clock.NominalTick || tx.FrequencyPPM != 0 || ss != 0 || st != was {
+		t.Errorf("kernel left with tick %d freq %v ppm singleshot %d status %v (before: %v)", tx.Tick, tx.FrequencyPPM, ss,
+			tx.Status.Names(), prior.Status.Names())
 	}
-	if j.KernelSynced != (tx.Status&clock.StaUnsync == 0) {
-		t.Errorf("JSON says kernel synchronized %v, status %v", j.KernelSynced, clock.StatusNames(tx.Status))
+	if j.KernelSynced != !tx.Status.Unsync {
+		t.Errorf("JSON says kernel synchronized %v, status %v", j.KernelSynced, tx.Status.Names())
 	}
 }
 
@@ -156,7 +160,7 @@ func TestBootForwardOnly(t *testing.T) {
 	j := decode(t, out)
 	guest.Emit(t, "oneshot", Record{Scenario: "boot --forward-only, clock 54 s ahead", Code: code, TookS: took.Seconds(), Action: j.Action,
 		OffsetS: j.OffsetS, ErrorBeforeS: before.Seconds(), ErrorAfterS: w.ClockError().Seconds(), JumpS: (rmr1 - rmr0).Seconds(),
-		SingleshotUs: ss, Status: strings.Join(clock.StatusNames(tx.Status), "|")})
+		SingleshotUs: ss, Status: strings.Join(tx.Status.Names(), "|")})
 	if code != 0 || j.Action != "slew" || !j.BackwardRefused || j.StepS != 0 {
 		t.Fatalf("status %d, JSON %+v", code, j)
 	}
@@ -259,15 +263,15 @@ func TestWait(t *testing.T) {
 	errAt := w.ClockError()
 	tx, _ := kernel(t, c)
 	guest.Emit(t, "oneshot", Record{Scenario: "wait for slewd run (clock 0.2 s behind)", Code: code, TookS: took.Seconds(),
-		ErrorBeforeS: -0.2, ErrorAfterS: errAt.Seconds(), Status: strings.Join(clock.StatusNames(tx.Status), "|")})
+		ErrorBeforeS: -0.2, ErrorAfterS: errAt.Seconds(), Status: strings.Join(tx.Status.Names(), "|")})
 	if code != 0 {
 		t.Fatalf("wait: status %d: %s\ndaemon:\n%s", code, errOut, dlog.String())
 	}
 	if errAt.Abs() > 6*time.Millisecond {
 		t.Errorf("wait returned with the clock %v off", errAt)
 	}
-	if tx.Status&clock.StaUnsync != 0 {
-		t.Errorf("wait returned while the kernel says unsynchronized: %v", clock.StatusNames(tx.Status))
+	if tx.Status.Unsync {
+		t.Errorf("wait returned while the kernel says unsynchronized: %v", tx.Status.Names())
 	}
 	stop()
 

@@ -176,10 +176,8 @@ func TestSlewdConverges(t *testing.T) {
 			if worst > time.Millisecond || r.Backward != 0 {
 				t.Errorf("%s %v: max error after convergence %v, %d backward", method, offset, worst, r.Backward)
 			}
-			var tx clock.Timex
-			c.Adjtimex(&tx)
-			if tx.Tick != clock.NominalTick {
-				t.Errorf("%s: SIGTERM left tick %d", method, tx.Tick)
+			if k, err := clock.NewDriver(c).Read(); err != nil || k.Tick != clock.NominalTick {
+				t.Errorf("%s: SIGTERM left tick %d (%v)", method, k.Tick, err)
 			}
 		}
 	}
@@ -222,9 +220,11 @@ func TestSlewdKilledMidSlew(t *testing.T) {
 				r.RatePPM = rate(c, 5*time.Second)
 			}
 			smp.Stop()
-			var tx clock.Timex
-			c.Adjtimex(&tx)
-			r.Tick, r.FreqPPM, r.FinalErrorS, r.Backward = tx.Tick, clock.FreqToPPM(tx.Freq), w.ClockError().Seconds(), smp.backward.Load()
+			k, err := clock.NewDriver(c).Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Tick, r.FreqPPM, r.FinalErrorS, r.Backward = k.Tick, k.FrequencyPPM, w.ClockError().Seconds(), smp.backward.Load()
 			guest.Emit(t, "killed", r)
 			if r.Backward != 0 {
 				t.Errorf("%s restart=%v: %d backward", method, restart, r.Backward)
