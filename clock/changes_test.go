@@ -11,9 +11,9 @@ func TestCompareOffsets(t *testing.T) {
 	base := Offsets{Raw: 100 * s, Mono: 100 * s, RealMinusMono: 1_700_000_000 * s, BootMinusMono: 3 * s, HasBoot: true, Width: 200}
 	with := func(f func(o *Offsets)) Offsets { o := base; f(&o); return o }
 	for _, tc := range []struct {
-		name          string
-		after         Offsets
-		step, suspend time.Duration
+		name           string
+		after          Offsets
+		step, suspend  time.Duration
 		stepped, slept bool
 	}{
 		{"nothing (10 s of slewing at 10 %)", with(func(o *Offsets) { o.Raw += 10 * s; o.Mono += 11 * s }), 0, 0, false, false},
