@@ -14,7 +14,7 @@ var RateWindow = 3 * time.Second
 
 // Scenarios is the table, in the order it runs.
 func Scenarios() []Scenario {
-	return []Scenario{
+	return append([]Scenario{
 		{"nominal rate", nominal},
 		rateScenario("tick 9000", clock.Timex{Modes: clock.AdjTick, Tick: 9000}, -100000),
 		rateScenario("tick 11000", clock.Timex{Modes: clock.AdjTick, Tick: 11000}, 100000),
@@ -31,7 +31,7 @@ func Scenarios() []Scenario {
 		pll("PLL 1 ms tc 0", 1e6, false),
 		{"maxerror growth", maxErrorGrowth},
 		{"status round-trip", statusRoundTrip},
-	}
+	}, ChangeScenarios()...)
 }
 
 // nominal measures the rate with tick 10000 and freq 0: zero in the

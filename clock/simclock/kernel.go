@@ -108,9 +108,10 @@ type Kernel struct {
 	rng   *rand.Rand
 	epoch time.Time // true UTC at world time zero
 
-	t    float64 // true time
-	raw  float64
-	mono float64
+	t     float64 // true time
+	raw   float64
+	mono  float64
+	sleep float64 // BOOTTIME − MONOTONIC: time suspended since boot
 
 	wallSec  int64
 	wallFrac float64
@@ -125,6 +126,11 @@ type Kernel struct {
 	rtcDue   float64 // true time of the next RTC write (if synchronized); <0 none
 	observer Observer
 	bootID   int
+	// onSet is clock_was_set: the kernel set REALTIME (see changes.go).
+	// interrupt makes advance return, so that what onSet scheduled runs
+	// at the instant of a leap second.
+	onSet     func()
+	interrupt bool
 
 	grid      bool
 	tickless  bool
@@ -175,6 +181,7 @@ func (k *Kernel) boot(t float64, uptime, clockError time.Duration) {
 	k.t = t
 	k.raw = uptime.Seconds()
 	k.mono = k.raw
+	k.sleep = 0
 	real := float64(k.epoch.UnixNano())/1e9 + t + clockError.Seconds()
 	whole := math.Floor(real - k.mono)
 	k.wallSec = int64(whole)
@@ -330,6 +337,10 @@ func mod(a, b int64) int64 {
 // reports whether it stopped because MONOTONIC reached monoEnd.
 func (k *Kernel) advance(tEnd, monoEnd float64) bool {
 	for {
+		if k.interrupt {
+			k.interrupt = false
+			return false
+		}
 		if k.mono >= monoEnd {
 			return true
 		}
@@ -415,6 +426,7 @@ func (k *Kernel) runOverflow(secs int64) {
 		k.step(float64(leap), "leap second")
 		k.nextOverflow = secs + 1 + int64(leap)
 		k.pending = k.pending[:0]
+		k.clockWasSet() // clock_was_set_delayed
 	}
 }
 
@@ -472,6 +484,7 @@ func (k *Kernel) adjtimex(tx *clock.Timex, capSysTime bool) (clock.State, error)
 		k.step(delta, "ADJ_SETOFFSET")
 		k.ntpClear()
 		k.nextOverflow = k.wallSec + int64(math.Floor(k.realFrac())) + 1
+		k.clockWasSet()
 	}
 	state := k.ntpAdjtimex(tx)
 	k.notifyCMOSTimer()

@@ -43,6 +43,7 @@ type World struct {
 	seq    uint64
 	obs    []Observer
 	procs  []*Process
+	setFDs []*timerFD // cancel-on-set timers (changes.go)
 }
 
 // New returns a world at virtual time zero.
@@ -54,6 +55,7 @@ func New(cfg Config) *World {
 	w.cond = sync.NewCond(&w.mu)
 	w.k = newKernel(cfg.Epoch, cfg.Kernel, w.Rand("oscillator"))
 	w.k.observer = fanout{w}
+	w.k.onSet = w.clockWasSetLocked
 	return w
 }
 
@@ -158,6 +160,7 @@ func (w *World) Reboot(uptime, clockError time.Duration) {
 		p.killLocked()
 	}
 	w.timers = nil
+	w.setFDs = nil
 	before := w.k.errorNow()
 	w.k.boot(w.k.t, uptime, clockError)
 	for _, o := range w.obs {
@@ -214,6 +217,9 @@ func (w *World) Run(until time.Duration) {
 				w.wakeLocked(tm.b, true)
 			}
 			continue
+		}
+		if w.k.t < min(evAt, end) {
+			continue // interrupted: the kernel scheduled something now
 		}
 		if evAt > end {
 			return

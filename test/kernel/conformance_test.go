@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,11 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := conformance.Compare(sim, kernel)
-	doc := report(rows, kernel, res, icount)
+	lat, err := rig.Decode[clockSetLatency](res, "clockset-latency")
+	if err != nil {
+		t.Error(err)
+	}
+	doc := report(rows, kernel, res, icount) + latencyReport(lat)
 	fmt.Println(doc)
 	if out := os.Getenv("SLEWD_CONFORMANCE_OUT"); out != "" {
 		if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
@@ -94,6 +99,37 @@ func report(rows []conformance.Row, kernel []conformance.Result, res *rig.Result
 	b.WriteString("| scenario | median | max |\n|---|---:|---:|\n")
 	for _, r := range kernel {
 		fmt.Fprintf(&b, "| %s | %.1f µs | %.1f µs |\n", r.Scenario, float64(r.BracketMedianNs)/1e3, float64(r.BracketMaxNs)/1e3)
+	}
+	return b.String()
+}
+
+// clockSetLatency is a record of TestClockSetLatency (scenarios/clockconf).
+type clockSetLatency struct {
+	Op        string    `json:"op"`
+	WakeUs    []float64 `json:"wake_us"`
+	SyscallUs []float64 `json:"syscall_us"`
+	Missed    int       `json:"missed"`
+}
+
+func latencyReport(lat []clockSetLatency) string {
+	if len(lat) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\nclock_was_set notification latency on the kernel (clock.WatchChanges: RAW from just before the call\n" +
+		"to the timerfd read returning ECANCELED; 40 operations each):\n\n")
+	b.WriteString("| operation | min | median | p90 | max | call itself, median | missed |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	q := func(v []float64, f float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
+		s := slices.Clone(v)
+		slices.Sort(s)
+		return s[min(int(f*float64(len(s))), len(s)-1)]
+	}
+	for _, l := range lat {
+		fmt.Fprintf(&b, "| %s | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %d |\n",
+			l.Op, q(l.WakeUs, 0), q(l.WakeUs, 0.5), q(l.WakeUs, 0.9), q(l.WakeUs, 1), q(l.SyscallUs, 0.5), l.Missed)
 	}
 	return b.String()
 }
