@@ -102,6 +102,8 @@ type Slewer struct {
 	maxRateUs float64
 
 	tick *tickBulk // MethodTick state
+
+	pending Interference // found by pump steps, for CheckKernel
 }
 
 // NewSlewer returns a Slewer for the kernel clock clk.
@@ -403,28 +405,17 @@ func (s *Slewer) UpdateStatus() error {
 	return nil
 }
 
-// checkInterference notices another program steering the clock and takes
-// it back; an error is the kernel refusing that.
+// checkInterference notices another program steering the clock during a
+// pump step and takes it back at once (the pump needs its PLL mode); the
+// discipline hears of it from CheckKernel. An error is the kernel refusing
+// to give the clock back.
 func (s *Slewer) checkInterference(cur clock.KernelState) error {
-	if s.cfg.DryRun {
+	i := s.inspect(cur)
+	if i.None() {
 		return nil
 	}
-	busy := s.tick != nil && s.tick.active
-	// The pump needs its PLL mode; tick and frequency are the drift
-	// compensation it set.
-	if !owned(cur) || (!busy && (cur.Tick != s.baseTick || cur.FrequencyRaw() != s.baseFreq)) {
-		s.log.Warn("another program changed the kernel clock (another NTP client?); taking it back",
-			"tick", cur.Tick, "freq_ppm", cur.FrequencyPPM, "status", cur.Status.Names())
-		s.baseSet = false // force SetBaseFrequency to write
-		if err := s.SetBaseFrequency(s.tFreqPPM); err != nil {
-			return fmt.Errorf("taking the clock back: %w", err)
-		}
-		st := s.status
-		if _, err := s.apply(clock.Change{Status: &st, SetTimeConstant: true, TimeConstant: 0}); err != nil {
-			return fmt.Errorf("taking the clock back: %w", err)
-		}
-	}
-	return nil
+	s.pending = merge(s.pending, i)
+	return s.takeBack(i)
 }
 
 // Stop cancels any correction under way (the armed PLL offset, a tick

@@ -102,8 +102,8 @@ func ReadOffsets(c Clock, tries int) Offsets {
 	return best
 }
 
-// Change is what happened to the clock between two Offsets snapshots.
-type Change struct {
+// OffsetChange is what happened to the clock between two Offsets snapshots.
+type OffsetChange struct {
 	// Step is the signed step of REALTIME beyond any time spent
 	// suspended: Δ(REALTIME−MONOTONIC) − Δ(BOOTTIME−MONOTONIC). Positive
 	// is forward. A leap second insertion is −1 s.
@@ -124,12 +124,12 @@ type Change struct {
 }
 
 // CompareOffsets returns the change from before to after.
-func CompareOffsets(before, after Offsets) Change {
+func CompareOffsets(before, after Offsets) OffsetChange {
 	suspend := time.Duration(0)
 	if before.HasBoot && after.HasBoot {
 		suspend = after.BootMinusMono - before.BootMinusMono
 	}
-	return Change{
+	return OffsetChange{
 		Step:    after.RealMinusMono - before.RealMinusMono - suspend,
 		Suspend: suspend,
 		Slewed:  (after.Mono - after.Raw) - (before.Mono - before.Raw),
@@ -139,15 +139,15 @@ func CompareOffsets(before, after Offsets) Change {
 }
 
 // Stepped reports whether REALTIME was stepped beyond the read uncertainty.
-func (c Change) Stepped() bool { return c.Step > c.Tol || c.Step < -c.Tol }
+func (c OffsetChange) Stepped() bool { return c.Step > c.Tol || c.Step < -c.Tol }
 
 // Suspended reports whether the machine slept beyond the read uncertainty.
-func (c Change) Suspended() bool { return c.Suspend > c.Tol }
+func (c OffsetChange) Suspended() bool { return c.Suspend > c.Tol }
 
 // None reports whether neither a step nor a suspend shows.
-func (c Change) None() bool { return !c.Stepped() && !c.Suspended() }
+func (c OffsetChange) None() bool { return !c.Stepped() && !c.Suspended() }
 
-func (c Change) String() string {
+func (c OffsetChange) String() string {
 	switch {
 	case c.Stepped() && c.Suspended():
 		return fmt.Sprintf("suspended %v and stepped %+v", c.Suspend, c.Step)
@@ -163,7 +163,7 @@ func (c Change) String() string {
 // clock was set, or when the offsets changed across a timer expiry.
 type ClockChanged struct {
 	Before, After Offsets
-	Change        Change
+	Change        OffsetChange
 	// Woke is MONOTONIC_RAW when the notification reached the watcher.
 	Woke time.Duration
 	// Canceled is true when the kernel's notification (ECANCELED) said so;
