@@ -76,8 +76,8 @@ func (s *Slewer) inspect(cur clock.KernelState) Interference {
 	}
 	busy := s.tick != nil && s.tick.active // the bulk owns tick and frequency
 	i.Mode = !owned(cur)
-	i.Tick = !busy && s.baseSet && cur.Tick != s.baseTick
-	i.Frequency = !busy && s.baseSet && cur.FrequencyRaw() != s.baseFreq
+	i.Tick = !busy && s.baseSet && cur.Tick != s.tookTick
+	i.Frequency = !busy && s.baseSet && cur.FrequencyRaw() != s.tookFreq
 	i.Leap = cur.Status.LeapInsert || cur.Status.LeapDelete
 	return i
 }
@@ -87,7 +87,7 @@ func (s *Slewer) inspect(cur clock.KernelState) Interference {
 func (s *Slewer) takeBack(i Interference) error {
 	if i.Tick || i.Frequency {
 		s.baseSet = false // force SetBaseFrequency to write
-		if err := s.SetBaseFrequency(s.tFreqPPM); err != nil {
+		if err := s.SetBaseFrequency(s.basePPM); err != nil {
 			return fmt.Errorf("taking the clock back: %w", err)
 		}
 	}
@@ -181,4 +181,12 @@ func (s *Slewer) StepForward(d time.Duration) (time.Duration, error) {
 // running any more.
 func (s *Slewer) Wiped() {
 	s.armed, s.armedNs, s.chunk = 0, 0, 0
+}
+
+// ShiftTarget moves the target trajectory by d, with the servo's frame
+// (Servo.Shift): after a suspend, until the next estimate.
+func (s *Slewer) ShiftTarget(d time.Duration) {
+	if s.hasTarget {
+		s.tPhase += d
+	}
 }

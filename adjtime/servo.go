@@ -302,3 +302,18 @@ func (s *Servo) WanderUpper() float64 {
 	}
 	return math.Sqrt(q)
 }
+
+// Shift moves the servo's time frame by d: after a suspend RAW stood still
+// while true time went on, so true − RAW jumped by about the time asleep.
+// The frequency is kept; sigma widens the phase by how well d is known
+// (the kernel measures a suspend with the RTC, to about a second).
+func (s *Servo) Shift(d, sigma time.Duration) {
+	if !s.init {
+		return
+	}
+	s.anchor += d
+	v := sq(sigma.Seconds())
+	for i := range s.bank {
+		s.bank[i].p[0][0] += v
+	}
+}

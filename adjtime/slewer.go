@@ -84,6 +84,8 @@ type Slewer struct {
 	baseTick, baseFreq int64           // programmed drift compensation
 	baseRate           float64         // its rate against RAW, s/s
 	baseSet            bool            // written to the kernel
+	basePPM            float64         // the drift compensation asked for
+	tookTick, tookFreq int64           // what the kernel held after writing it
 	status             clock.NTPStatus // status last written
 
 	// PLL pump state.
@@ -220,10 +222,14 @@ func (s *Slewer) SetBaseFrequency(ppm float64) error {
 		s.baseRate = clock.RatePPM(tick, freq) * 1e-6
 		return nil
 	}
-	if _, err := s.apply(tickFreq(tick, freq)); err != nil {
+	k, err := s.apply(tickFreq(tick, freq))
+	if err != nil {
 		return fmt.Errorf("setting the base frequency to %.3f ppm: %w", ppm, err)
 	}
-	s.baseTick, s.baseFreq, s.baseSet = tick, freq, true
+	s.baseTick, s.baseFreq, s.baseSet, s.basePPM = tick, freq, true, ppm
+	// What the kernel holds now (its readback of a frequency may differ in
+	// the last unit): what a later look compares with.
+	s.tookTick, s.tookFreq = k.Tick, k.FrequencyRaw()
 	s.baseRate = clock.RatePPM(tick, freq) * 1e-6
 	return nil
 }

@@ -217,9 +217,11 @@ func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
 
 // stop ends the bias and records that it ended.
 func (t *tickBulk) stop(s *Slewer) error {
-	if _, err := s.apply(tickFreq(s.baseTick, s.baseFreq)); err != nil {
+	k, err := s.apply(tickFreq(s.baseTick, s.baseFreq))
+	if err != nil {
 		return fmt.Errorf("ending the tick bias: %w", err)
 	}
+	s.tookTick, s.tookFreq = k.Tick, k.FrequencyRaw()
 	t.active = false
 	if !s.cfg.DryRun {
 		if err := s.cfg.Journal.write(journalEntry{Active: false}); err != nil {

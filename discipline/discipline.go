@@ -41,6 +41,7 @@ import (
 
 	"slewd/adjtime"
 	"slewd/clock"
+	"slewd/hostinfo"
 	"slewd/ntpclient"
 )
 
@@ -78,6 +79,12 @@ type Config struct {
 	SyncThreshold time.Duration
 	DryRun        bool
 	DriftInterval time.Duration // how often to save the drift file (0: hourly)
+	// UndoForeignSteps steps the clock forward again, at once, when
+	// another program sets it back (up to MaxOffset): `--undo-foreign-steps`.
+	UndoForeignSteps bool
+	// StepForwardOver: a clock behind true time by more than this is
+	// stepped forward once, and the rest slewed (0: never step).
+	StepForwardOver time.Duration
 }
 
 // Env is everything the discipline touches, so that the same loop runs on
@@ -96,7 +103,10 @@ type Env struct {
 	Notify   func(state string)
 	Watchdog time.Duration // WATCHDOG_USEC/2, 0 if none
 	Handlers []Handler
-	Log      *slog.Logger
+	// Attribute names the likely culprit of a foreign clock change and the
+	// change that stops it (hostinfo on a real machine); nil: "unknown".
+	Attribute func(hostinfo.Observation) hostinfo.Suspect
+	Log       *slog.Logger
 }
 
 // Discipline is the loop. Make one with New and call Run once.
@@ -118,6 +128,8 @@ type Discipline struct {
 	// startFreqPPM is the drift compensation slewd started with; it is put
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
+
+	fw foreignWatch // other programs' changes (foreign.go)
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -167,6 +179,11 @@ func (d *Discipline) Run(ctx context.Context) error {
 			d.saveDrift()
 			d.saveHighWater()
 			d.nextDrift = now + d.cfg.DriftInterval
+		}
+		if now >= d.fw.next {
+			if err := d.lookForeign(now); err != nil {
+				return d.shutdown(err)
+			}
 		}
 		if env.Watchdog > 0 && now >= d.nextDog {
 			env.Notify("WATCHDOG=1")
@@ -229,6 +246,7 @@ func (d *Discipline) start() error {
 	d.nextControl = -1
 	d.nextDrift = now + d.cfg.DriftInterval
 	d.nextDog = now
+	d.startForeign()
 	d.publish(nil)
 	env.Client.Start()
 	return nil
@@ -241,7 +259,7 @@ func (d *Discipline) start() error {
 // re-check RAW; the slewer measures anyway.
 func (d *Discipline) wait(now time.Duration) time.Duration {
 	wait := d.env.Client.Tick()
-	due := []time.Duration{d.nextDrift}
+	due := []time.Duration{d.nextDrift, d.fw.next}
 	if d.nextControl >= 0 {
 		due = append(due, d.nextControl)
 	}
@@ -256,6 +274,13 @@ func (d *Discipline) wait(now time.Duration) time.Duration {
 
 // dispatch hands an event to the client, else to the handlers.
 func (d *Discipline) dispatch(ev any) error {
+	switch ev := ev.(type) {
+	case clock.ClockChanged:
+		return d.lookForeign(ev.Woke)
+	case clock.ClockWatchFailed:
+		d.log.Warn("stopped watching for clock steps; looking once a second instead", "err", ev.Err)
+		return nil
+	}
 	if est, ok := d.env.Client.Handle(ev); ok {
 		if est == nil {
 			return nil
@@ -309,6 +334,9 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	}
 	d.slewer.SetTarget(now, d.servo.Phase(now), freq, est.Error+d.servo.PhaseSigma(now), d.servo.PhaseSigma(now))
 	d.env.Client.SetPollLimit(PollLimit(d.servo.WanderUpper()))
+	if err := d.stepForwardIfBehind(est.Error + d.servo.PhaseSigma(now)); err != nil {
+		return err
+	}
 	d.log.Debug("estimate", "offset", est.Offset, "error", est.Error, "jitter", est.Jitter, "sources", est.Sources,
 		"innovation", time.Duration(innov*1e9), "freq_ppm", freq, "wander", d.servo.WanderPerRootSecond())
 	return d.control()
@@ -378,6 +406,7 @@ func (d *Discipline) Remeasure() { d.env.Client.PollNow() }
 // is left of a correction goes to the kernel's self-terminating slews.
 func (d *Discipline) shutdown(cause error) error {
 	d.env.Notify("STOPPING=1")
+	d.stopForeign()
 	if cause != nil && !errors.Is(cause, context.Canceled) {
 		d.log.Error("stopping on an error; handing the clock back first", "err", cause)
 	}

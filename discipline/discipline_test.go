@@ -195,9 +195,12 @@ func TestSavesHighWater(t *testing.T) {
 // daemon's, or its own from before) and leaves it there when it stops
 // without having learnt a better one.
 func TestKeepsTheKernelFrequencyWithoutADriftFile(t *testing.T) {
-	m := newMachine(t, simclock.KernelConfig{}, 1, true, discipline.Config{}, func(fc *fakeClient, _ *discipline.Env) { fc.silent = true })
+	m := newMachine(t, simclock.KernelConfig{}, 1, true, discipline.Config{}, func(fc *fakeClient, env *discipline.Env) {
+		fc.silent = true
+		// Left by another daemon before slewd starts.
+		clock.NewDriver(env.Clock).SetFrequency(20)
+	})
 	drv := clock.NewDriver(m.w)
-	drv.SetFrequency(20)
 	m.w.At(10*time.Second, m.p.Terminate)
 	m.w.Run(20 * time.Second)
 	if k, err := drv.Read(); err != nil || math.Abs(k.FrequencyPPM-20) > 0.001 {
@@ -303,39 +306,5 @@ func TestHandlers(t *testing.T) {
 	}
 	if !m.d.Snapshot().Stopped {
 		t.Error("not handed back after the handler's error")
-	}
-}
-
-// A handler that learns of a step of the clock from outside (as a
-// foreign-step detector will) makes the discipline look at once: the
-// slewer sees the 50 ms and slews it back (in half a second at 10 %)
-// without waiting for the next poll. Without ControlNow, nothing happens until then.
-func TestControlNowAfterAForeignStep(t *testing.T) {
-	for _, now := range []bool{true, false} {
-		m := newMachine(t, simclock.KernelConfig{}, 1, true, discipline.Config{}, func(fc *fakeClient, env *discipline.Env) {
-			env.Handlers = []discipline.Handler{discipline.HandlerFunc(func(d *discipline.Discipline, ev any) (bool, error) {
-				if _, ok := ev.(stepEvent); ok && now {
-					d.ControlNow()
-				}
-				return true, nil
-			})}
-		})
-		// Polls at 0, 64, …, 576, 640 s: the step at 600 s falls between.
-		m.w.At(600*time.Second, func() {
-			clock.NewDriver(m.w).Step(50 * time.Millisecond)
-			m.p.Post(stepEvent{})
-		})
-		m.w.Run(599 * time.Second)
-		if s := m.d.Snapshot(); !s.Synced || s.Slewing {
-			t.Fatalf("before the step: %+v; want synced and idle", s)
-		}
-		m.w.Run(603 * time.Second)
-		e := m.w.ClockError()
-		if back := e.Abs() < 5*time.Millisecond; back != now {
-			t.Errorf("ControlNow %v: 3 s after a 50 ms step forward the clock is %v off", now, e)
-		}
-		if !now && (e-50*time.Millisecond).Abs() > time.Millisecond {
-			t.Errorf("without ControlNow the step was corrected before the next poll: %v off", e)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"slewd/adjtime"
 	"slewd/discipline/statefile"
+	"slewd/foreign"
 	"slewd/ntpclient"
 )
 
@@ -25,6 +26,8 @@ type Snapshot struct {
 	FreqSigmaPPM float64
 	Sources      int                      // behind the last estimate
 	Reports      []ntpclient.SourceReport // every source's state at the last estimate
+	// Foreign counts other programs' clock changes and what slewd did.
+	Foreign foreign.Tally
 }
 
 // Status is the snapshot as the status file has it, stamped with now.
@@ -33,6 +36,10 @@ func (s Snapshot) Status(now time.Time) statefile.Status {
 		FrequencyPPM: s.FreqPPM, Sources: s.Sources, Slewing: s.Slewing}
 	if s.Estimate != nil {
 		st.OffsetS, st.ErrorS = s.Estimate.Offset.Seconds(), s.Estimate.Error.Seconds()
+	}
+	if s.Foreign.Last != nil {
+		f := s.Foreign
+		st.Foreign = &f
 	}
 	return st
 }
@@ -59,6 +66,7 @@ func (d *Discipline) publish(mod func(*Snapshot)) Snapshot {
 	if d.lastEst != nil {
 		s.Sources, s.Reports = d.lastEst.Sources, d.reports
 	}
+	s.Foreign = d.fw.tally.Clone()
 	if mod != nil {
 		mod(&s)
 	}

@@ -44,19 +44,17 @@ func (t *Tally) Add(raw time.Duration, ev Event) int {
 		}
 	}
 	t.recent = append(keep, raw)
-	switch ev.Kind {
-	case "step", "leap":
+	switch {
+	case ev.Step != 0:
 		t.Steps++
 		if ev.Step < 0 {
 			t.Backward++
 		}
-	case "suspend":
+	case ev.Kind != "suspend":
+		t.Slews++ // a change of rate or status: tick, frequency, adjtime(), a leap armed
+	}
+	if ev.Kind == "suspend" {
 		t.Suspends++
-		if ev.Step != 0 {
-			t.Steps++
-		}
-	default:
-		t.Slews++
 	}
 	if ev.Undone {
 		t.Undone++
@@ -70,4 +68,21 @@ func (t *Tally) Add(raw time.Duration, ev Event) int {
 	ev.Repeats = len(t.recent)
 	t.Last = &ev
 	return len(t.recent)
+}
+
+// Clone is a copy that shares nothing with t, for another goroutine.
+func (t Tally) Clone() Tally {
+	c := t
+	c.recent = nil
+	if t.Culprits != nil {
+		c.Culprits = make(map[string]int, len(t.Culprits))
+		for k, v := range t.Culprits {
+			c.Culprits[k] = v
+		}
+	}
+	if t.Last != nil {
+		last := *t.Last
+		c.Last = &last
+	}
+	return c
 }

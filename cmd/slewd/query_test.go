@@ -53,7 +53,7 @@ func TestQueryJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v in %s", err, out)
 	}
-	if got.Estimate == nil || got.Estimate.Sources != 3 || got.Estimate.OffsetS < 0.249 || got.Estimate.OffsetS > 0.251 || got.Estimate.ErrorS <= 0 {
+	if got.Estimate == nil || got.Estimate.Sources < 2 || got.Estimate.Sources > 3 || got.Estimate.OffsetS < 0.249 || got.Estimate.OffsetS > 0.251 || got.Estimate.ErrorS <= 0 {
 		t.Fatalf("estimate %+v", got.Estimate)
 	}
 	if len(got.Sources) != 5 {
@@ -65,8 +65,12 @@ func TestQueryJSON(t *testing.T) {
 	}
 	for i, a := range addrs {
 		s := got.Sources[byAddr[a]]
-		wantSel := i != 2 && i != 4
-		if s.Selected != wantSel || (s.Reason == "") != wantSel {
+		good := i != 2 && i != 4
+		// A good source is combined, or (when a loopback exchange was slow
+		// on a loaded machine) agrees but is left out for its distance:
+		// never a falseticker. The others are never selected.
+		agrees := s.Selected && s.Reason == "" || !s.Selected && strings.HasPrefix(s.Reason, "agrees")
+		if good && !agrees || !good && (s.Selected || s.Reason == "") {
 			t.Errorf("%s: selected %v reason %q", a, s.Selected, s.Reason)
 		}
 		if i < 4 && (s.OffsetS == nil || s.DelayS == nil || *s.DelayS <= 0) {

@@ -2,6 +2,8 @@ package simulation
 
 import (
 	"math"
+
+	"slewd/foreign"
 )
 
 // Metrics watches the simulated kernel's REALTIME error (local clock
@@ -15,6 +17,10 @@ type Metrics struct {
 	MaxRatePPM  float64 // the largest |rate| against true time
 	end         float64
 	finalError  float64
+	// Backward holds REALTIME's backward windows: how long it stayed
+	// below the highest time it had shown, after each step back (true
+	// time, s; exact, from every segment and jump).
+	Backward foreign.Window
 }
 
 // Bin is one second of a run.
@@ -42,6 +48,10 @@ func (m *Metrics) bin(t float64) *Bin {
 
 // Segment implements simclock.Observer.
 func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
+	// REALTIME is true time plus the error (less the epoch, which does
+	// not change where it crosses its old high).
+	m.Backward.Observe(t0, t0+e0)
+	m.Backward.Observe(t1, t1+e1)
 	if math.Abs(ratePPM) > m.MaxRatePPM {
 		m.MaxRatePPM = math.Abs(ratePPM)
 	}
@@ -78,7 +88,13 @@ func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 // Jump implements simclock.Observer: a step. It breaks any settled stretch
 // that it leaves out of bounds.
 func (m *Metrics) Jump(t, delta float64, why string) {
+	if t <= m.end {
+		// A step: REALTIME was at the last segment's end just before.
+		// (After a suspend, true time went on without segments.)
+		m.Backward.Observe(t, t+m.finalError)
+	}
 	m.finalError += delta
+	m.Backward.Observe(t, t+m.finalError)
 	if math.Abs(m.finalError) > m.bound {
 		m.settleStart = -1
 	}

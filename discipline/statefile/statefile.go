@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"slewd/adjtime"
+	"slewd/foreign"
 )
 
 // StatusFile is the daemon's status file in its run directory.
@@ -42,6 +43,9 @@ type Status struct {
 	FrequencyPPM float64 `json:"frequency_ppm"`
 	Sources      int     `json:"sources"`
 	Slewing      bool    `json:"slewing"`
+	// Foreign counts the clock changes other programs made and what slewd
+	// did about them; Foreign.Last is the latest.
+	Foreign *foreign.Tally `json:"foreign,omitempty"`
 }
 
 // Remaining is RemainingS as a duration.
@@ -133,4 +137,49 @@ func ReadHighWater(st adjtime.Store) (t time.Time, ok bool, err error) {
 			strings.TrimSpace(string(b)), HighWaterFile)
 	}
 	return t, true, nil
+}
+
+// StepFile is where a one-shot command (`slewd boot`, `slewd sync`) notes a
+// step it is about to make, in the daemon's run directory, so that a
+// running daemon takes that step for slewd's own and does not undo it.
+const StepFile = "step.json"
+
+// Step is one step a slewd process made: CLOCK_MONOTONIC_RAW (the same for
+// every process on the machine) when it was made, and its size.
+type Step struct {
+	Raw  time.Duration `json:"raw_ns"`
+	Step time.Duration `json:"step_ns"`
+	By   string        `json:"by"` // "slewd boot", "slewd sync"
+}
+
+// OwnStepWindow is how long after a noted step a clock change still
+// counts as that step.
+const OwnStepWindow = 10 * time.Second
+
+// NoteStep writes s as the latest step (just before making it).
+func NoteStep(st adjtime.Store, s Step) error {
+	b, _ := json.Marshal(s)
+	if err := st.WriteFile(StepFile, append(b, '\n')); err != nil {
+		return fmt.Errorf("noting the step for the daemon: %w", err)
+	}
+	return nil
+}
+
+// OwnStep says whether a change of the clock by step, seen at RAW time raw,
+// is the step another slewd process noted (within tol, and within
+// OwnStepWindow after it was noted).
+func OwnStep(st adjtime.Store, raw, step, tol time.Duration) (Step, bool) {
+	b, err := st.ReadFile(StepFile)
+	if err != nil {
+		return Step{}, false
+	}
+	var s Step
+	if json.Unmarshal(b, &s) != nil || s.Step == 0 {
+		return Step{}, false
+	}
+	age := raw - s.Raw
+	if age < 0 || age > OwnStepWindow || (step-s.Step).Abs() > tol {
+		return Step{}, false
+	}
+	return s, true
 }
