@@ -13,6 +13,7 @@ import (
 	"slewd/adjtime"
 	"slewd/clock"
 	"slewd/discipline"
+	"slewd/hostinfo"
 	"slewd/ntpclient"
 )
 
@@ -50,6 +51,10 @@ func init() {
 				Usage: "where the status file for slewd wait lives"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, EnvVars: []string{"SLEWD_UNDO_FOREIGN_STEPS"},
+				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
+			&cli.DurationFlag{Name: "step-forward-over", Value: time.Second, EnvVars: []string{"SLEWD_STEP_FORWARD_OVER"},
+				Usage: "a clock behind true time by more than this (a resumed VM) is stepped forward once and the rest slewed; 0 never steps"},
 		),
 		Action: runAction,
 	})
@@ -80,6 +85,7 @@ func runAction(c *cli.Context) error {
 	d := discipline.New(discipline.Config{
 		MaxOffset: c.Duration("max-offset"), MaxSlewPPM: c.Float64("max-slew-rate"), Method: method,
 		SyncThreshold: c.Duration("sync-threshold"), DryRun: c.Bool("dry-run"),
+		UndoForeignSteps: c.Bool("undo-foreign-steps"), StepForwardOver: c.Duration("step-forward-over"),
 	}, discipline.Env{
 		Clock: sys, Loop: loop, Client: client,
 		State:      adjtime.DirStore{Dir: c.String("state-dir")},
@@ -91,9 +97,11 @@ func runAction(c *cli.Context) error {
 				log.Debug("sd_notify failed", "err", err)
 			}
 		},
-		Watchdog: watchdogInterval(),
-		Log:      log,
+		Watchdog:  watchdogInterval(),
+		Attribute: attributeForeign,
+		Log:       log,
 	})
+	logMachine(log)
 	if err := d.Run(c.Context); err != nil {
 		if clock.ErrPermission(err) {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
@@ -142,4 +150,17 @@ func checkMaxSlewRate(ppm float64) error {
 			ppm, clock.SingleshotRate, adjtime.KernelMaxRatePPM, adjtime.KernelMaxRatePPM)
 	}
 	return nil
+}
+
+// attributeForeign names the likely culprit of a foreign clock change from
+// what this machine shows (read-only: /proc, /sys, cron, units, audit).
+func attributeForeign(obs hostinfo.Observation) hostinfo.Suspect {
+	return hostinfo.Culprit(hostinfo.Gather(hostinfo.System()), obs)
+}
+
+// logMachine says at start what the machine is, and what steps its clock
+// there (docs/guests.md).
+func logMachine(log *slog.Logger) {
+	v := hostinfo.Detect(hostinfo.System())
+	log.Info("machine", "virtualization", v.Virtualization, "container", v.Container, "advice", hostinfo.Advice(v))
 }
