@@ -20,7 +20,7 @@ DEFAULTSFILE ?= /etc/default/slewd
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
 
-.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean deb test-deb debian-units
 
 all: build
 
@@ -120,3 +120,37 @@ chrony-peers:
 
 test-peers: chrony-peers
 	SLEWD_SKIP_PEERS= SLEWD_PEERS_CACHE=$(PEERS_CACHE) $(GO) test -count=1 -v ./test/peers/
+
+# ------------------------------------------------------------ Debian packages
+# make deb: bin/deb/slewd_VERSION_ARCH.deb for each of DEB_ARCHS and
+# bin/deb/slewd-ntpdate_VERSION_all.deb, with nfpm (pinned in tools/go.mod;
+# `go tool` fetches it from the module proxy). See dist/deb/build.sh.
+DEB_ARCHS ?= amd64 arm64 armhf
+DEB_BUILD ?= $(CURDIR)/bin/deb
+DEB_VERSION ?= $(shell dist/deb/version.sh)
+DEB_RELEASE ?= 1
+DEB_MAINTAINER ?= slewd developers <slewd@users.noreply.github.com>
+NFPM ?= $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
+deb_goarch_amd64 := GOARCH=amd64
+deb_goarch_arm64 := GOARCH=arm64
+deb_goarch_armhf := GOARCH=arm GOARM=7
+
+deb:
+	rm -rf $(DEB_BUILD)
+	$(foreach a,$(DEB_ARCHS),GOOS=linux $(deb_goarch_$(a)) $(GOBUILD) -o $(DEB_BUILD)/$(a)/slewd ./cmd/slewd &&) true
+	DEB_BUILD=$(DEB_BUILD) DEB_VERSION=$(DEB_VERSION) DEB_RELEASE=$(DEB_RELEASE) \
+		DEB_MAINTAINER="$(DEB_MAINTAINER)" DEB_ARCHS="$(DEB_ARCHS)" NFPM="$(NFPM)" dist/deb/build.sh
+
+# Debian 12's postfix and dovecot-core, downloaded and unpacked (never
+# installed), for the mail-unit gating test.
+DEBIAN_UNITS_CACHE ?= $(CURDIR)/dist/.cache
+debian-units:
+	dist/deb/fetch-debian-units.sh $(DEBIAN_UNITS_CACHE)
+
+# The packages, tested: dpkg-deb (contents, conffiles, metadata) for every
+# architecture, lintian, an install into a throwaway root with dpkg --root
+# (maintainer scripts included, nothing on this machine touched), the
+# installed units through systemd-analyze verify and security, and the mail
+# daemons' gating against Debian's real postfix and dovecot units.
+test-deb: deb debian-units
+	dist/deb/test-deb.sh $(DEB_BUILD) $(DEBIAN_UNITS_CACHE)
