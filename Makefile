@@ -10,12 +10,18 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 DESTDIR ?=
 SBINDIR ?= /usr/local/sbin
 BENCHTIME ?= 1s
-# Where `make install` puts the integration files (dist/, docs/deploy.md).
-UNITDIR ?= /etc/systemd/system
-SYSUSERSDIR ?= /etc/sysusers.d
+# Where `make install` puts the integration files (dist/, docs/deploy.md):
+# the FHS places for /usr/local (systemd reads units, sysusers.d and
+# ntp-units.d there; /etc/systemd/system stays the admin's).
+UNITDIR ?= /usr/local/lib/systemd/system
+SYSUSERSDIR ?= /usr/local/lib/sysusers.d
+NTPUNITSDIR ?= /usr/local/lib/systemd/ntp-units.d
 INITDIR ?= /etc/init.d
 MANDIR ?= /usr/local/share/man
 DOCDIR ?= /usr/local/share/doc/slewd
+BASHCOMPDIR ?= /usr/local/share/bash-completion/completions
+ZSHCOMPDIR ?= /usr/local/share/zsh/site-functions
+LOGROTATEDIR ?= /etc/logrotate.d
 DEFAULTSFILE ?= /etc/default/slewd
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
@@ -79,34 +85,14 @@ cross:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/slewd-linux-arm64 ./cmd/slewd
 	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o bin/slewd-linux-armv7 ./cmd/slewd
 
+# The binary, units and drop-ins, init script, man page, completion,
+# logrotate, ntp-units.d list and examples; prints what it installed and
+# enables nothing (dist/install.sh).
 install: build
-	install -D -m 0755 bin/slewd $(DESTDIR)$(SBINDIR)/slewd
-	# systemd units, SysV init script, man page, examples (cron job, the
-	# dovecot/postfix gate drop-in); units and scripts call $(SBINDIR)/slewd.
-	# Nothing is enabled or started: see docs/deploy.md.
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(INITDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSUSERSDIR)
-	for f in slewd.service slewd-boot.service slewd-wait.service; do \
-		sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/systemd/$$f >$(DESTDIR)$(UNITDIR)/$$f && \
-		chmod 0644 $(DESTDIR)$(UNITDIR)/$$f || exit 1; done
-	sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/sysvinit/slewd >$(DESTDIR)$(INITDIR)/slewd
-	chmod 0755 $(DESTDIR)$(INITDIR)/slewd
-	sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/cron/slewd-sync >$(DESTDIR)$(DOCDIR)/examples/slewd-sync
-	chmod 0755 $(DESTDIR)$(DOCDIR)/examples/slewd-sync
-	install -m 0644 dist/systemd/slewd-gate.conf $(DESTDIR)$(DOCDIR)/examples/slewd-gate.conf
-	install -m 0644 dist/slewd.8 $(DESTDIR)$(MANDIR)/man8/slewd.8
-	install -m 0644 dist/sysusers.d/slewd.conf $(DESTDIR)$(SYSUSERSDIR)/slewd.conf
-	install -m 0644 docs/deploy.md $(DESTDIR)$(DOCDIR)/deploy.md
-	# The configuration is never overwritten.
-	[ -e $(DESTDIR)$(DEFAULTSFILE) ] || install -D -m 0644 dist/default/slewd $(DESTDIR)$(DEFAULTSFILE)
-	if [ "$(NTPDATE)" = yes ]; then ln -sf slewd $(DESTDIR)$(SBINDIR)/ntpdate; fi
-	# The user slewd runs as, on this machine (a package does it in its
-	# scripts, so not into a DESTDIR).
-	if [ -z "$(DESTDIR)" ] && ! getent passwd slewd >/dev/null; then \
-		if [ -d /run/systemd/system ] && command -v systemd-sysusers >/dev/null; then \
-			systemd-sysusers $(SYSUSERSDIR)/slewd.conf; \
-		else useradd --system --home-dir /var/lib/slewd --no-create-home --shell /usr/sbin/nologin slewd; fi; fi
-	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	BIN=$(CURDIR)/bin/slewd DESTDIR=$(DESTDIR) SBINDIR=$(SBINDIR) UNITDIR=$(UNITDIR) SYSUSERSDIR=$(SYSUSERSDIR) \
+		NTPUNITSDIR=$(NTPUNITSDIR) INITDIR=$(INITDIR) MANDIR=$(MANDIR) DOCDIR=$(DOCDIR) \
+		BASHCOMPDIR=$(BASHCOMPDIR) ZSHCOMPDIR=$(ZSHCOMPDIR) LOGROTATEDIR=$(LOGROTATEDIR) \
+		DEFAULTSFILE=$(DEFAULTSFILE) NTPDATE=$(NTPDATE) dist/install.sh
 
 clean:
 	rm -rf bin

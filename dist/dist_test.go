@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,7 +48,7 @@ func needUserns(t *testing.T) string {
 func TestScriptsParse(t *testing.T) {
 	for _, f := range []string{"sysvinit/slewd", "cron/slewd-sync", "verify-units.sh", "dhcp/nm-dispatcher",
 		"deb/ntpdate-debian", "deb/postinst", "deb/prerm", "deb/postrm", "deb/build.sh", "deb/version.sh",
-		"deb/test-deb.sh", "deb/fetch-debian-units.sh"} {
+		"deb/test-deb.sh", "deb/fetch-debian-units.sh", "install.sh"} {
 		if out, err := exec.Command("sh", "-n", f).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", f, err, out)
 		}
@@ -485,5 +487,75 @@ func TestBashCompletion(t *testing.T) {
 	}
 	if got := complete(""); !strings.Contains(got, "boot") || !strings.Contains(got, "wait") {
 		t.Errorf("slewd <TAB> = %q, want the commands", got)
+	}
+}
+
+// install.sh (make install) puts every file in its FHS place under
+// DESTDIR, prints each path it installed and nothing else, rewrites the
+// binary's path in units and scripts, and keeps existing configuration.
+func TestInstall(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "slewd")
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
+	dest := t.TempDir()
+	run := func() string {
+		cmd := exec.Command("./install.sh")
+		cmd.Env = append(os.Environ(), "BIN="+bin, "DESTDIR="+dest, "SBINDIR=/usr/local/sbin",
+			"UNITDIR=/usr/local/lib/systemd/system", "SYSUSERSDIR=/usr/local/lib/sysusers.d",
+			"NTPUNITSDIR=/usr/local/lib/systemd/ntp-units.d", "INITDIR=/etc/init.d", "MANDIR=/usr/local/share/man",
+			"DOCDIR=/usr/local/share/doc/slewd", "BASHCOMPDIR=/usr/local/share/bash-completion/completions",
+			"ZSHCOMPDIR=/usr/local/share/zsh/site-functions", "LOGROTATEDIR=/etc/logrotate.d",
+			"DEFAULTSFILE=/etc/default/slewd", "NTPDATE=yes")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("install.sh: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := run()
+	var printed []string
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "  "); ok {
+			printed = append(printed, strings.TrimSuffix(p, " -> slewd"))
+		}
+	}
+	var found []string
+	filepath.Walk(dest, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			found = append(found, strings.TrimPrefix(p, dest))
+		}
+		return nil
+	})
+	sort.Strings(printed)
+	sort.Strings(found)
+	if strings.Join(printed, "\n") != strings.Join(found, "\n") {
+		t.Errorf("printed:\n%s\n\ninstalled:\n%s", strings.Join(printed, "\n"), strings.Join(found, "\n"))
+	}
+	for _, want := range []string{"/usr/local/sbin/slewd", "/usr/local/lib/systemd/system/slewd.service",
+		"/usr/local/lib/systemd/system/postfix@.service.d/slewd.conf", "/usr/local/lib/systemd/ntp-units.d/40-slewd.list",
+		"/usr/local/share/man/man8/slewd.8.gz", "/etc/logrotate.d/slewd", "/usr/local/share/bash-completion/completions/slewd"} {
+		if !slices.Contains(found, want) {
+			t.Errorf("%s not installed", want)
+		}
+	}
+	if slices.ContainsFunc(found, func(p string) bool { return strings.HasPrefix(p, "/etc/systemd/") }) {
+		t.Errorf("installed into /etc/systemd, the admin's directory")
+	}
+	if target, err := os.Readlink(filepath.Join(dest, "usr/local/sbin/ntpdate")); err != nil || target != "slewd" {
+		t.Errorf("NTPDATE=yes: ntpdate -> %q (%v)", target, err)
+	}
+	if unit, _ := os.ReadFile(filepath.Join(dest, "usr/local/lib/systemd/system/slewd.service")); !bytes.Contains(unit, []byte("ExecStart=/usr/local/sbin/slewd run")) {
+		t.Errorf("slewd.service does not run /usr/local/sbin/slewd")
+	}
+	if out, err := exec.Command("gzip", "-t", filepath.Join(dest, "usr/local/share/man/man8/slewd.8.gz")).CombinedOutput(); err != nil {
+		t.Errorf("man page not gzip: %v %s", err, out)
+	}
+	// A second run keeps the admin's configuration.
+	conf := filepath.Join(dest, "etc/default/slewd")
+	os.WriteFile(conf, []byte("SLEWD_SERVERS=mine\n"), 0o644)
+	if out := run(); !strings.Contains(out, "/etc/default/slewd (exists, kept)") {
+		t.Errorf("second install: %s", out)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != "SLEWD_SERVERS=mine\n" {
+		t.Errorf("install overwrote /etc/default/slewd: %q", b)
 	}
 }
