@@ -35,7 +35,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: lint cross test-unit test-units test-kernel test-peers
+test: lint cross test-unit test-units test-deb test-kernel test-peers
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).

@@ -34,7 +34,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failed=0 mark=0
 fail() { echo "FAIL: $*" >&2; failed=$((failed + 1)); }
-ok() { echo "ok: $*"; }
+passes=0
+ok() { echo "ok: $*"; passes=$((passes + 1)); }
 # passed MESSAGE: ok, if nothing failed since the last call.
 passed() { [ "$failed" = "$mark" ] && ok "$*"; mark=$failed; }
 export LC_ALL=C
@@ -372,8 +373,9 @@ if out=$(cd "$mail" && SYSTEMD_UNIT_PATH="$mail/etc:$mail/lib:$mail/gen:" system
 fi
 passed "with the gate drop-in: postfix@-.service and dovecot.service require slewd-boot.service (a start job pulls it in)"
 
+echo "test-deb: $passes passed, $failed failed"
 if [ "$failed" != 0 ]; then
-	echo "test-deb.sh: FAIL ($failed failures)" >&2
+	echo "test-deb.sh: FAIL" >&2
 	exit 1
 fi
 echo "test-deb.sh: PASS"
