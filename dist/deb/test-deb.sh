@@ -17,6 +17,9 @@
 #     /etc/passwd, group, shadow, gshadow are copies; systemctl,
 #     deb-systemd-invoke, invoke-rc.d and update-rc.d on PATH are stand-ins
 #     that record a call and fail, and a call fails the test.
+#     Then the same maintainer scripts as under a running systemd (a private
+#     /run with /run/systemd/system, every command a recording stand-in):
+#     the exact calls for install, upgrade, remove and purge.
 #  4. systemd-analyze verify and security on the installed units.
 #  5. The mail daemons: Debian 12's real postfix.service, postfix@.service
 #     (with the instance generator's postfix@-.service) and dovecot.service
@@ -252,6 +255,87 @@ done
 [ ! -e "$wants/slewd-wait.service" ] && [ ! -L "$wants/slewd-wait.service" ] || fail "slewd-wait.service was enabled"
 [ ! -s "$tmp/stub.log" ] || { fail "maintainer scripts ran what must not run here:"; cat "$tmp/stub.log" >&2; }
 passed "dpkg --root: installed; $(wc -l <"$root/var/lib/dpkg/info/slewd.list") paths, conffiles registered, user slewd, enabled: $(ls "$wants" | tr '\n' ' ')"
+
+# The same scripts as on a machine running systemd (no DPKG_ROOT, a
+# /run/systemd/system, an /etc/init.d/slewd), with every command they call
+# a stand-in that records the call and succeeds: what they enable, start,
+# restart and stop. slewd-boot.service is enabled but never started (it may
+# step the clock under running mail daemons); slewd-wait.service is neither.
+mkdir "$tmp/stub2"
+for c in systemctl deb-systemd-invoke deb-systemd-helper invoke-rc.d update-rc.d systemd-sysusers; do
+	printf '#!/bin/sh\necho "%s $*" >>"%s/calls.log"\nexit 0\n' "$c" "$tmp" >"$tmp/stub2/$c"
+	chmod 755 "$tmp/stub2/$c"
+done
+# deb-systemd-helper debian-installed: false on a first install, true
+# (STUB_INSTALLED=yes) when an earlier version was installed; was-enabled:
+# true (a new unit, or one the admin left enabled).
+printf '#!/bin/sh\necho "deb-systemd-helper $*" >>"%s/calls.log"\n[ "$1" != debian-installed ] || [ "${STUB_INSTALLED:-}" = yes ]\n' "$tmp" >"$tmp/stub2/deb-systemd-helper"
+# scripts ARGS...: run postinst/prerm/postrm ARGS in the sandbox, systemd "running".
+scripts() {
+	: >"$tmp/calls.log"
+	in_sandbox sh -eu -c '
+		tmp=$1; shift
+		mkdir -p /run/systemd/system
+		mount -t tmpfs tmpfs /etc/init.d
+		printf "#!/bin/sh\n" >/etc/init.d/slewd && chmod 755 /etc/init.d/slewd
+		PATH=$tmp/stub2:$PATH
+		unset DPKG_ROOT
+		for step in "$@"; do
+			set -- $step
+			s=$1; shift
+			"$tmp/ctrl-amd64/$s" "$@"
+		done' sh "$tmp" "$@" >"$tmp/scripts.out" 2>&1 || { fail "maintainer scripts failed: $(cat "$tmp/scripts.out")"; }
+}
+expect_calls() { # expect_calls WHAT: calls.log is the here-document
+	cat >"$tmp/want.log"
+	diff -u "$tmp/want.log" "$tmp/calls.log" >"$tmp/diff" || { fail "$1: maintainer script calls differ:"; cat "$tmp/diff" >&2; }
+}
+scripts "postinst configure"
+expect_calls "first install" <<'EOT'
+systemd-sysusers slewd.conf
+deb-systemd-helper unmask slewd.service
+deb-systemd-helper --quiet was-enabled slewd.service
+deb-systemd-helper enable slewd.service
+deb-systemd-helper unmask slewd-boot.service
+deb-systemd-helper --quiet was-enabled slewd-boot.service
+deb-systemd-helper enable slewd-boot.service
+deb-systemd-helper debian-installed slewd-wait.service
+deb-systemd-helper update-state slewd-wait.service
+systemctl --system daemon-reload
+deb-systemd-invoke start slewd.service
+update-rc.d slewd defaults
+EOT
+# An upgrade where the admin had enabled slewd-wait.service: it stays so.
+STUB_INSTALLED=yes scripts "postinst configure 0~git20260101.0000000-1"
+expect_calls "upgrade" <<'EOT'
+systemd-sysusers slewd.conf
+deb-systemd-helper unmask slewd.service
+deb-systemd-helper --quiet was-enabled slewd.service
+deb-systemd-helper enable slewd.service
+deb-systemd-helper unmask slewd-boot.service
+deb-systemd-helper --quiet was-enabled slewd-boot.service
+deb-systemd-helper enable slewd-boot.service
+deb-systemd-helper debian-installed slewd-wait.service
+deb-systemd-helper unmask slewd-wait.service
+deb-systemd-helper --quiet was-enabled slewd-wait.service
+deb-systemd-helper enable slewd-wait.service
+deb-systemd-helper update-state slewd-wait.service
+systemctl --system daemon-reload
+deb-systemd-invoke restart slewd.service
+update-rc.d slewd defaults
+EOT
+scripts "prerm remove" "postrm remove" "postrm purge"
+expect_calls "remove, purge" <<'EOT'
+deb-systemd-invoke stop slewd.service slewd-wait.service
+systemctl --system daemon-reload
+deb-systemd-helper mask slewd.service slewd-boot.service slewd-wait.service
+deb-systemd-helper purge slewd.service slewd-boot.service slewd-wait.service
+deb-systemd-helper unmask slewd.service slewd-boot.service slewd-wait.service
+update-rc.d slewd remove
+EOT
+scripts "prerm upgrade 0~git20260101.0000000-1"
+expect_calls "prerm on upgrade (stops nothing: postinst restarts)" </dev/null
+passed "maintainer scripts under systemd: enable slewd.service and slewd-boot.service, start (upgrade: restart) slewd.service only, never slewd-boot; slewd-wait.service not enabled (kept enabled on upgrade if it was); remove stops slewd and slewd-wait; purge cleans up"
 
 # Units as installed, for 4 and 5 (before the removal below).
 units=$tmp/units
