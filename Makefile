@@ -10,17 +10,23 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 DESTDIR ?=
 SBINDIR ?= /usr/local/sbin
 BENCHTIME ?= 1s
-# Where `make install` puts the integration files (dist/, docs/deploy.md).
-UNITDIR ?= /etc/systemd/system
-SYSUSERSDIR ?= /etc/sysusers.d
+# Where `make install` puts the integration files (dist/, docs/deploy.md):
+# the FHS places for /usr/local (systemd reads units, sysusers.d and
+# ntp-units.d there; /etc/systemd/system stays the admin's).
+UNITDIR ?= /usr/local/lib/systemd/system
+SYSUSERSDIR ?= /usr/local/lib/sysusers.d
+NTPUNITSDIR ?= /usr/local/lib/systemd/ntp-units.d
 INITDIR ?= /etc/init.d
 MANDIR ?= /usr/local/share/man
 DOCDIR ?= /usr/local/share/doc/slewd
+BASHCOMPDIR ?= /usr/local/share/bash-completion/completions
+ZSHCOMPDIR ?= /usr/local/share/zsh/site-functions
+LOGROTATEDIR ?= /etc/logrotate.d
 DEFAULTSFILE ?= /etc/default/slewd
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
 
-.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean deb test-deb debian-units
 
 all: build
 
@@ -29,7 +35,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: lint cross test-unit test-units test-kernel test-peers
+test: lint cross test-unit test-units test-deb test-kernel test-peers
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).
@@ -79,34 +85,14 @@ cross:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/slewd-linux-arm64 ./cmd/slewd
 	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o bin/slewd-linux-armv7 ./cmd/slewd
 
+# The binary, units and drop-ins, init script, man page, completion,
+# logrotate, ntp-units.d list and examples; prints what it installed and
+# enables nothing (dist/install.sh).
 install: build
-	install -D -m 0755 bin/slewd $(DESTDIR)$(SBINDIR)/slewd
-	# systemd units, SysV init script, man page, examples (cron job, the
-	# dovecot/postfix gate drop-in); units and scripts call $(SBINDIR)/slewd.
-	# Nothing is enabled or started: see docs/deploy.md.
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(INITDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSUSERSDIR)
-	for f in slewd.service slewd-boot.service slewd-wait.service; do \
-		sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/systemd/$$f >$(DESTDIR)$(UNITDIR)/$$f && \
-		chmod 0644 $(DESTDIR)$(UNITDIR)/$$f || exit 1; done
-	sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/sysvinit/slewd >$(DESTDIR)$(INITDIR)/slewd
-	chmod 0755 $(DESTDIR)$(INITDIR)/slewd
-	sed 's|/usr/sbin/slewd|$(SBINDIR)/slewd|g' dist/cron/slewd-sync >$(DESTDIR)$(DOCDIR)/examples/slewd-sync
-	chmod 0755 $(DESTDIR)$(DOCDIR)/examples/slewd-sync
-	install -m 0644 dist/systemd/slewd-gate.conf $(DESTDIR)$(DOCDIR)/examples/slewd-gate.conf
-	install -m 0644 dist/slewd.8 $(DESTDIR)$(MANDIR)/man8/slewd.8
-	install -m 0644 dist/sysusers.d/slewd.conf $(DESTDIR)$(SYSUSERSDIR)/slewd.conf
-	install -m 0644 docs/deploy.md $(DESTDIR)$(DOCDIR)/deploy.md
-	# The configuration is never overwritten.
-	[ -e $(DESTDIR)$(DEFAULTSFILE) ] || install -D -m 0644 dist/default/slewd $(DESTDIR)$(DEFAULTSFILE)
-	if [ "$(NTPDATE)" = yes ]; then ln -sf slewd $(DESTDIR)$(SBINDIR)/ntpdate; fi
-	# The user slewd runs as, on this machine (a package does it in its
-	# scripts, so not into a DESTDIR).
-	if [ -z "$(DESTDIR)" ] && ! getent passwd slewd >/dev/null; then \
-		if [ -d /run/systemd/system ] && command -v systemd-sysusers >/dev/null; then \
-			systemd-sysusers $(SYSUSERSDIR)/slewd.conf; \
-		else useradd --system --home-dir /var/lib/slewd --no-create-home --shell /usr/sbin/nologin slewd; fi; fi
-	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	BIN=$(CURDIR)/bin/slewd DESTDIR=$(DESTDIR) SBINDIR=$(SBINDIR) UNITDIR=$(UNITDIR) SYSUSERSDIR=$(SYSUSERSDIR) \
+		NTPUNITSDIR=$(NTPUNITSDIR) INITDIR=$(INITDIR) MANDIR=$(MANDIR) DOCDIR=$(DOCDIR) \
+		BASHCOMPDIR=$(BASHCOMPDIR) ZSHCOMPDIR=$(ZSHCOMPDIR) LOGROTATEDIR=$(LOGROTATEDIR) \
+		DEFAULTSFILE=$(DEFAULTSFILE) NTPDATE=$(NTPDATE) dist/install.sh
 
 clean:
 	rm -rf bin
@@ -120,3 +106,37 @@ chrony-peers:
 
 test-peers: chrony-peers
 	SLEWD_SKIP_PEERS= SLEWD_PEERS_CACHE=$(PEERS_CACHE) $(GO) test -count=1 -v ./test/peers/
+
+# ------------------------------------------------------------ Debian packages
+# make deb: bin/deb/slewd_VERSION_ARCH.deb for each of DEB_ARCHS and
+# bin/deb/slewd-ntpdate_VERSION_all.deb, with nfpm (pinned in tools/go.mod;
+# `go tool` fetches it from the module proxy). See dist/deb/build.sh.
+DEB_ARCHS ?= amd64 arm64 armhf
+DEB_BUILD ?= $(CURDIR)/bin/deb
+DEB_VERSION ?= $(shell dist/deb/version.sh)
+DEB_RELEASE ?= 1
+DEB_MAINTAINER ?= slewd developers <slewd@users.noreply.github.com>
+NFPM ?= $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
+deb_goarch_amd64 := GOARCH=amd64
+deb_goarch_arm64 := GOARCH=arm64
+deb_goarch_armhf := GOARCH=arm GOARM=7
+
+deb:
+	rm -rf $(DEB_BUILD)
+	$(foreach a,$(DEB_ARCHS),GOOS=linux $(deb_goarch_$(a)) $(GOBUILD) -o $(DEB_BUILD)/$(a)/slewd ./cmd/slewd &&) true
+	DEB_BUILD=$(DEB_BUILD) DEB_VERSION=$(DEB_VERSION) DEB_RELEASE=$(DEB_RELEASE) \
+		DEB_MAINTAINER="$(DEB_MAINTAINER)" DEB_ARCHS="$(DEB_ARCHS)" NFPM="$(NFPM)" dist/deb/build.sh
+
+# Debian 12's postfix and dovecot-core, downloaded and unpacked (never
+# installed), for the mail-unit gating test.
+DEBIAN_UNITS_CACHE ?= $(CURDIR)/dist/.cache
+debian-units:
+	dist/deb/fetch-debian-units.sh $(DEBIAN_UNITS_CACHE)
+
+# The packages, tested: dpkg-deb (contents, conffiles, metadata) for every
+# architecture, lintian, an install into a throwaway root with dpkg --root
+# (maintainer scripts included, nothing on this machine touched), the
+# installed units through systemd-analyze verify and security, and the mail
+# daemons' gating against Debian's real postfix and dovecot units.
+test-deb: deb debian-units
+	dist/deb/test-deb.sh $(DEB_BUILD) $(DEBIAN_UNITS_CACHE)

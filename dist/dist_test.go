@@ -7,10 +7,15 @@ package dist_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +46,9 @@ func needUserns(t *testing.T) string {
 }
 
 func TestScriptsParse(t *testing.T) {
-	for _, f := range []string{"sysvinit/slewd", "cron/slewd-sync", "verify-units.sh"} {
+	for _, f := range []string{"sysvinit/slewd", "cron/slewd-sync", "verify-units.sh", "dhcp/nm-dispatcher",
+		"deb/ntpdate-debian", "deb/postinst", "deb/prerm", "deb/postrm", "deb/build.sh", "deb/version.sh",
+		"deb/test-deb.sh", "deb/fetch-debian-units.sh", "install.sh"} {
 		if out, err := exec.Command("sh", "-n", f).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", f, err, out)
 		}
@@ -161,11 +168,21 @@ func TestUnitContents(t *testing.T) {
 			"CapabilityBoundingSet=CAP_SYS_TIME", "ProtectSystem=strict", "ReadWritePaths=/var/lib/slewd /run/slewd -/run/systemd/timesync",
 			"StateDirectory=slewd", "RuntimeDirectory=slewd", "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes",
 			"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "SystemCallFilter=@system-service @clock", "ConditionCapability=CAP_SYS_TIME",
-			"Conflicts=systemd-timesyncd.service chrony.service chronyd.service ntp.service", "Before=time-sync.target", "Wants=network-online.target time-sync.target"},
+			"Conflicts=systemd-timesyncd.service chrony.service chronyd.service ntp.service", "Before=time-sync.target", "Wants=network-online.target time-sync.target",
+			"ExecReload=/bin/kill -HUP $MAINPID"},
 		"systemd/slewd-boot.service": {"Type=oneshot", "RemainAfterExit=yes", "Wants=network-online.target", "After=network-online.target",
-			"Before=time-sync.target slewd.service dovecot.service postfix.service", "SuccessExitStatus=3", "ExecStart=/usr/sbin/slewd boot"},
-		"systemd/slewd-wait.service": {"Before=time-sync.target", "Wants=time-sync.target", "ExecStart=/usr/sbin/slewd wait", "After=slewd.service"},
-		"systemd/slewd-gate.conf":    {"Requires=slewd-boot.service", "After=slewd-boot.service"},
+			"Before=time-set.target time-sync.target slewd.service dovecot.service postfix.service", "Wants=network-online.target time-set.target",
+			"SuccessExitStatus=3", "ExecStart=/usr/sbin/slewd boot"},
+		"systemd/slewd-wait.service": {"Before=time-sync.target", "Wants=time-sync.target", "ExecStart=/usr/sbin/slewd wait", "After=slewd.service",
+			"ConditionCapability=CAP_SYS_TIME", "ConditionVirtualization=!container",
+			// chrony-wait.service's sandbox (all but ProtectClock=, see the unit).
+			"CapabilityBoundingSet=\n", "DevicePolicy=closed", "IPAddressDeny=any", "PrivateUsers=yes", "ProcSubset=pid", "ProtectHostname=yes",
+			"ProtectProc=invisible", "RestrictRealtime=yes", "SystemCallFilter=@system-service\n", "SystemCallFilter=~@privileged @resources",
+			"SystemCallFilter=adjtimex clock_adjtime", "UMask=0777", "PrivateNetwork=yes"},
+		"systemd/slewd-gate.conf":   {"Requires=slewd-boot.service", "After=slewd-boot.service"},
+		"systemd/slewd-order.conf":  {"After=slewd-boot.service slewd-wait.service"},
+		"ntp-units.d/40-slewd.list": {"\nslewd.service\n"},
+		"logrotate/slewd":           {"/var/log/slewd.log {", "copytruncate"},
 	} {
 		b, err := os.ReadFile(unit)
 		if err != nil {
@@ -209,5 +226,336 @@ func TestCronJob(t *testing.T) {
 	_, stderr, err := run(filepath.Join(dir, "missing"))
 	if err == nil || !strings.Contains(stderr, "slewd is not installed") {
 		t.Errorf("without slewd the job exited %v with %q; want a failure that says why", err, stderr)
+	}
+}
+
+// The ordering drop-in must not gate: Requires= is the admin's choice (the
+// gate drop-in), and the ordering drop-in is installed for every machine.
+func TestOrderDropInOnlyOrders(t *testing.T) {
+	b, err := os.ReadFile("systemd/slewd-order.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") || line == "[Unit]" {
+			continue
+		}
+		if !strings.HasPrefix(line, "After=") {
+			t.Errorf("slewd-order.conf has %q: it must only order (After=)", line)
+		}
+	}
+}
+
+// fakeSystemctl puts a systemctl on PATH that logs its arguments to the
+// returned file and answers is-active with status (0 active, 3 not).
+func fakeSystemctl(t *testing.T, isActive int) (path, logFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	logFile = filepath.Join(dir, "systemctl.log")
+	script := "#!/bin/sh\necho \"$*\" >>" + logFile + "\ncase \"$*\" in *is-active*) exit " + strconv.Itoa(isActive) + ";; esac\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir + ":" + os.Getenv("PATH"), logFile
+}
+
+func readOr(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The DHCP hooks write the servers as "server X iburst" lines, remove them
+// when the lease goes, and ask slewd to reload (never restart) only when
+// the file changed. The reload goes through systemctl only where systemd
+// runs (/run/systemd/system): both cases run in a user and mount namespace
+// with a private /run, with and without that directory, and a stand-in
+// systemctl.
+func TestDHCPHooks(t *testing.T) {
+	unshare := needUserns(t)
+	for _, systemd := range []bool{true, false} {
+		t.Run(fmt.Sprintf("systemd=%v", systemd), func(t *testing.T) { testDHCPHooks(t, unshare, systemd) })
+	}
+}
+
+func testDHCPHooks(t *testing.T, unshare string, systemd bool) {
+	// inNS runs argv with a private /run, which has /run/systemd/system if
+	// systemd.
+	mkdir := ""
+	if systemd {
+		mkdir = " && mkdir -p /run/systemd/system"
+	}
+	inNS := func(argv ...string) *exec.Cmd {
+		return exec.Command(unshare, append([]string{"--user", "--map-root-user", "--mount", "sh", "-c",
+			"mount -t tmpfs tmpfs /run" + mkdir + ` && exec "$@"`, "sh"}, argv...)...)
+	}
+	type step struct {
+		env       []string
+		wantFile  string // "" = no file
+		wantCalls string // systemctl calls when systemd runs
+	}
+	dhclient := func(t *testing.T, dir string, env []string) {
+		// dhclient-script sources the hook, with $interface and $reason set.
+		cmd := inNS("sh", "-c", ". ./dhcp/dhclient-exit-hook")
+		cmd.Env = append(env, "SLEWD_DHCP_DIR="+dir, "interface=eth0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", env, err, out)
+		}
+	}
+	nm := func(t *testing.T, dir string, env []string) {
+		var action string
+		var rest []string
+		for _, e := range env {
+			if a, ok := strings.CutPrefix(e, "ACTION="); ok {
+				action = a
+			} else {
+				rest = append(rest, e)
+			}
+		}
+		cmd := inNS("./dhcp/nm-dispatcher", "eth0", action)
+		cmd.Env = append(rest, "SLEWD_DHCP_DIR="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", env, err, out)
+		}
+	}
+	reload := "--quiet is-active slewd.service\nreload slewd.service\n"
+	for name, tc := range map[string]struct {
+		run   func(*testing.T, string, []string)
+		steps []step
+	}{
+		"dhclient": {dhclient, []step{
+			{[]string{"reason=BOUND", "new_ntp_servers=192.0.2.1 192.0.2.2"}, "server 192.0.2.1 iburst\nserver 192.0.2.2 iburst\n", reload},
+			{[]string{"reason=RENEW", "new_ntp_servers=192.0.2.1 192.0.2.2"}, "server 192.0.2.1 iburst\nserver 192.0.2.2 iburst\n", ""},
+			{[]string{"reason=RENEW", "new_ntp_servers=192.0.2.3"}, "server 192.0.2.3 iburst\n", reload},
+			{[]string{"reason=PREINIT"}, "server 192.0.2.3 iburst\n", ""},
+			{[]string{"reason=EXPIRE"}, "", reload},
+			{[]string{"reason=STOP"}, "", ""},
+		}},
+		"networkmanager": {nm, []step{
+			{[]string{"ACTION=up", "DHCP4_NTP_SERVERS=192.0.2.1", "DHCP6_DHCP6_NTP_SERVERS=2001:db8::1 bad;name"}, "server 192.0.2.1 iburst\nserver 2001:db8::1 iburst\n", reload},
+			{[]string{"ACTION=dhcp4-change", "DHCP4_NTP_SERVERS=192.0.2.1", "DHCP6_DHCP6_NTP_SERVERS=2001:db8::1"}, "server 192.0.2.1 iburst\nserver 2001:db8::1 iburst\n", ""},
+			{[]string{"ACTION=vpn-up"}, "server 192.0.2.1 iburst\nserver 2001:db8::1 iburst\n", ""},
+			{[]string{"ACTION=down"}, "", reload},
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path, logFile := fakeSystemctl(t, 0)
+			dir := filepath.Join(t.TempDir(), "slewd-dhcp")
+			for i, st := range tc.steps {
+				os.Remove(logFile)
+				tc.run(t, dir, append(st.env, "PATH="+path))
+				if got := readOr(t, filepath.Join(dir, "eth0.sources")); got != st.wantFile {
+					t.Errorf("step %d %v: eth0.sources = %q, want %q", i, st.env, got, st.wantFile)
+				}
+				want := ""
+				if systemd {
+					want = st.wantCalls
+				}
+				if got := readOr(t, logFile); got != want {
+					t.Errorf("step %d %v: systemctl calls %q, want %q (systemd running: %v)", i, st.env, got, want, systemd)
+				}
+				if strings.Contains(readOr(t, logFile), "restart") {
+					t.Errorf("step %d: a DHCP hook restarted slewd", i)
+				}
+			}
+		})
+	}
+}
+
+// ntpdate-debian finds the servers as Debian's does (the replaced
+// package's defaults, its ntp.conf, else /etc/default/slewd, plus DHCP)
+// and hands everything to ntpdate, here a stand-in that prints its
+// arguments.
+func TestNtpdateDebian(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "ntpdate")
+	os.WriteFile(fake, []byte("#!/bin/sh\necho \"$*\"\n"), 0o755)
+	write := func(root, path, text string) {
+		p := filepath.Join(root, path)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(root string, args ...string) (string, error) {
+		cmd := exec.Command("./deb/ntpdate-debian", args...)
+		cmd.Env = append(os.Environ(), "SLEWD_NTPDATE_ROOT="+root, "SLEWD_NTPDATE="+fake)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	// The if-up hook of ntpsec-ntpdate, left behind as a conffile, on a
+	// static interface: ntpdate-debian -s -b.
+	root := t.TempDir()
+	write(root, "etc/default/ntpsec-ntpdate", "NTPDATE_USE_NTP_CONF=yes\nNTPSERVERS=\"0.debian.pool.ntp.org 1.debian.pool.ntp.org\"\nNTPOPTIONS=\"-u\"\nIGNORE_DHCP=\"\"\n")
+	write(root, "run/slewd-dhcp/eth0.sources", "server 192.0.2.1 iburst\n")
+	dhcp := filepath.Join(root, "run/slewd-dhcp/eth0.sources")
+	if out, err := run(root, "-s", "-b"); err != nil || out != "-u -s -b --servers-from "+dhcp+" 0.debian.pool.ntp.org 1.debian.pool.ntp.org" {
+		t.Errorf("ntpsec-ntpdate defaults, no ntp.conf: %q %v", out, err)
+	}
+	write(root, "etc/ntpsec/ntp.conf", "pool 2.debian.pool.ntp.org iburst\nserver -4 ntp.example.net\nserver 127.127.1.0\n")
+	if out, err := run(root, "-s"); err != nil || out != "-u -s --servers-from "+dhcp+" 2.debian.pool.ntp.org ntp.example.net" {
+		t.Errorf("with ntp.conf: %q %v", out, err)
+	}
+	write(root, "etc/default/ntpsec-ntpdate", "IGNORE_DHCP=yes\nNTPSERVERS=a.example\n")
+	if out, err := run(root); err != nil || out != "a.example" {
+		t.Errorf("IGNORE_DHCP=yes: %q %v", out, err)
+	}
+	// Nothing replaced: slewd's own servers.
+	root = t.TempDir()
+	write(root, "etc/default/slewd", "SLEWD_SERVERS=\"ntp.nict.jp,192.0.2.9:123\"\nSLEWD_POOLS=\"pool.ntp.org\"\n")
+	if out, err := run(root, "-q"); err != nil || out != "-q ntp.nict.jp 192.0.2.9:123 pool.ntp.org" {
+		t.Errorf("/etc/default/slewd: %q %v", out, err)
+	}
+	if out, err := run(t.TempDir()); err == nil || !strings.Contains(out, "no NTP servers") {
+		t.Errorf("no servers anywhere: %q %v, want a failure that says so", out, err)
+	}
+}
+
+// slewd run survives SIGHUP (ExecReload=, the DHCP hooks) and says that it
+// does not reload yet; SIGTERM still stops it. Dry run, in a user and mount
+// namespace (no clock rights, a private /run).
+func TestRunIgnoresSIGHUP(t *testing.T) {
+	unshare := needUserns(t)
+	bin := buildSlewd(t)
+	s := ntptest.NewServer(ntptest.ServerConfig{Offset: 20 * time.Millisecond})
+	t.Cleanup(s.Close)
+	dir := t.TempDir()
+	var logBuf bytes.Buffer
+	cmd := exec.Command(unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
+		`mount -t tmpfs tmpfs /run && exec "$0" "$@"`, bin, "run", "--dry-run", "--minpoll", "16s",
+		"--state-dir", filepath.Join(dir, "state"), "--run-dir", filepath.Join(dir, "run"), s.Addr())
+	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s; log:\n%s", what, logBuf.String())
+	}
+	waitFor("the status file", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "run", "status.json"))
+		return err == nil
+	})
+	// sh exec'd slewd: the child is slewd itself.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the SIGHUP log line", func() bool { return strings.Contains(logBuf.String(), "reloading is not supported yet") })
+	if cmd.ProcessState != nil {
+		t.Fatalf("slewd run exited on SIGHUP: %v", cmd.ProcessState)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("slewd run after SIGHUP, then SIGTERM: %v\n%s", err, logBuf.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("slewd run did not stop on SIGTERM after a SIGHUP")
+	}
+}
+
+// The bash completion asks slewd for the words (it runs no command).
+func TestBashCompletion(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	bin := buildSlewd(t)
+	complete := func(words ...string) string {
+		script := `source ./completion/slewd.bash; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _slewd; echo "${COMPREPLY[*]}"`
+		out, err := exec.Command("bash", append([]string{"-c", script, "bash", bin}, words...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", words, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := complete("st"); got != "status" {
+		t.Errorf("slewd st<TAB> = %q, want status", got)
+	}
+	if got := complete("run", "--max-s"); got != "--max-slew-rate" {
+		t.Errorf("slewd run --max-s<TAB> = %q, want --max-slew-rate", got)
+	}
+	if got := complete(""); !strings.Contains(got, "boot") || !strings.Contains(got, "wait") {
+		t.Errorf("slewd <TAB> = %q, want the commands", got)
+	}
+}
+
+// install.sh (make install) puts every file in its FHS place under
+// DESTDIR, prints each path it installed and nothing else, rewrites the
+// binary's path in units and scripts, and keeps existing configuration.
+func TestInstall(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "slewd")
+	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
+	dest := t.TempDir()
+	run := func() string {
+		cmd := exec.Command("./install.sh")
+		cmd.Env = append(os.Environ(), "BIN="+bin, "DESTDIR="+dest, "SBINDIR=/usr/local/sbin",
+			"UNITDIR=/usr/local/lib/systemd/system", "SYSUSERSDIR=/usr/local/lib/sysusers.d",
+			"NTPUNITSDIR=/usr/local/lib/systemd/ntp-units.d", "INITDIR=/etc/init.d", "MANDIR=/usr/local/share/man",
+			"DOCDIR=/usr/local/share/doc/slewd", "BASHCOMPDIR=/usr/local/share/bash-completion/completions",
+			"ZSHCOMPDIR=/usr/local/share/zsh/site-functions", "LOGROTATEDIR=/etc/logrotate.d",
+			"DEFAULTSFILE=/etc/default/slewd", "NTPDATE=yes")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("install.sh: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := run()
+	var printed []string
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "  "); ok {
+			printed = append(printed, strings.TrimSuffix(p, " -> slewd"))
+		}
+	}
+	var found []string
+	filepath.Walk(dest, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			found = append(found, strings.TrimPrefix(p, dest))
+		}
+		return nil
+	})
+	sort.Strings(printed)
+	sort.Strings(found)
+	if strings.Join(printed, "\n") != strings.Join(found, "\n") {
+		t.Errorf("printed:\n%s\n\ninstalled:\n%s", strings.Join(printed, "\n"), strings.Join(found, "\n"))
+	}
+	for _, want := range []string{"/usr/local/sbin/slewd", "/usr/local/lib/systemd/system/slewd.service",
+		"/usr/local/lib/systemd/system/postfix@.service.d/slewd.conf", "/usr/local/lib/systemd/ntp-units.d/40-slewd.list",
+		"/usr/local/share/man/man8/slewd.8.gz", "/etc/logrotate.d/slewd", "/usr/local/share/bash-completion/completions/slewd"} {
+		if !slices.Contains(found, want) {
+			t.Errorf("%s not installed", want)
+		}
+	}
+	if slices.ContainsFunc(found, func(p string) bool { return strings.HasPrefix(p, "/etc/systemd/") }) {
+		t.Errorf("installed into /etc/systemd, the admin's directory")
+	}
+	if target, err := os.Readlink(filepath.Join(dest, "usr/local/sbin/ntpdate")); err != nil || target != "slewd" {
+		t.Errorf("NTPDATE=yes: ntpdate -> %q (%v)", target, err)
+	}
+	if unit, _ := os.ReadFile(filepath.Join(dest, "usr/local/lib/systemd/system/slewd.service")); !bytes.Contains(unit, []byte("ExecStart=/usr/local/sbin/slewd run")) {
+		t.Errorf("slewd.service does not run /usr/local/sbin/slewd")
+	}
+	if out, err := exec.Command("gzip", "-t", filepath.Join(dest, "usr/local/share/man/man8/slewd.8.gz")).CombinedOutput(); err != nil {
+		t.Errorf("man page not gzip: %v %s", err, out)
+	}
+	// A second run keeps the admin's configuration.
+	conf := filepath.Join(dest, "etc/default/slewd")
+	os.WriteFile(conf, []byte("SLEWD_SERVERS=mine\n"), 0o644)
+	if out := run(); !strings.Contains(out, "/etc/default/slewd (exists, kept)") {
+		t.Errorf("second install: %s", out)
+	}
+	if b, _ := os.ReadFile(conf); string(b) != "SLEWD_SERVERS=mine\n" {
+		t.Errorf("install overwrote /etc/default/slewd: %q", b)
 	}
 }

@@ -2,7 +2,8 @@
 # verify-units.sh BINARY: check every systemd unit in dist/systemd with
 # `systemd-analyze verify`, on copies whose /usr/sbin/slewd is BINARY (the
 # installed path need not exist here), and the gate drop-in on a stand-in
-# dovecot.service. Any message (an unknown key, a bad value, a missing
+# dovecot.service (and the ordering drop-in; make test-deb checks both on
+# Debian's real postfix and dovecot units). Any message (an unknown key, a bad value, a missing
 # command) fails, not only errors. Starts nothing. `make test-units` runs it.
 set -eu
 bin=${1:?usage: verify-units.sh path/to/slewd}
@@ -23,7 +24,8 @@ done
 # A stand-in for dovecot.service with the gate drop-in, as installed.
 printf '[Unit]\nDescription=stand-in for dovecot\n[Service]\nExecStart=/bin/true\n' >"$tmp/dovecot.service"
 mkdir "$tmp/dovecot.service.d"
-cp "$dir/slewd-gate.conf" "$tmp/dovecot.service.d/slewd.conf"
+cp "$dir/slewd-order.conf" "$tmp/dovecot.service.d/slewd.conf"
+cp "$dir/slewd-gate.conf" "$tmp/dovecot.service.d/slewd-gate.conf"
 units="$units dovecot.service"
 cd "$tmp"
 # --man=no: the man page is not installed here. SYSTEMD_UNIT_PATH: the

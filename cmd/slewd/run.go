@@ -76,6 +76,7 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ignoreReload(log)
 	var sys clock.System
 	loop := clock.NewSystemLoop(256)
 	client, err := ntpclient.NewClient(cfg, ntpclient.Env{Clock: sys, Loop: loop, Logger: log})
