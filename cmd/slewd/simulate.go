@@ -41,6 +41,15 @@ func init() {
 			&cli.DurationFlag{Name: "restart-after", Value: 3 * time.Second, Usage: "how long after a kill the daemon restarts (0: never)"},
 			&cli.StringFlag{Name: "step-by", Usage: "step the clock from outside slewd (as a hypervisor does) by this much, e.g. -54s"},
 			&cli.DurationFlag{Name: "step-at", Value: 15 * time.Minute, Usage: "virtual time of the --step-by step"},
+			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, Usage: "the daemon's --undo-foreign-steps: step forward again at once when something else sets the clock back"},
+			&cli.DurationFlag{Name: "step-forward-over", Value: time.Second, Usage: "the daemon's --step-forward-over: step a clock that is behind by more than this forward (0: never)"},
+			&cli.DurationFlag{Name: "agent-period", Usage: "a time agent (as VirtualBox's) that steps the clock to its own time every this often (0: none)"},
+			&cli.DurationFlag{Name: "agent-start", Usage: "virtual time the agent starts"},
+			&cli.DurationFlag{Name: "agent-threshold", Value: 500 * time.Millisecond, Usage: "the agent steps when the clock is further than this from its time"},
+			&cli.StringFlag{Name: "agent-offset", Value: "0s", Usage: "the agent's time minus true time (0s: it agrees with the NTP servers)"},
+			&cli.DurationFlag{Name: "suspend-for", Usage: "suspend the machine for this long (RAW stops, the kernel adds the sleep at resume)"},
+			&cli.DurationFlag{Name: "suspend-at", Value: 15 * time.Minute, Usage: "virtual time of the suspend"},
+			&cli.StringFlag{Name: "suspend-error", Value: "0s", Usage: "how far off the kernel measures the sleep (an RTC: up to a second)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.StringFlag{Name: "plot", Usage: "write an SVG of the error and the slew rate to `FILE`"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the daemon's log, stamped with virtual time"},
@@ -64,7 +73,16 @@ func simulateAction(c *cli.Context) error {
 		Delay: c.Duration("delay"), Jitter: c.Duration("jitter"), Asymmetry: c.Duration("asymmetry"),
 		Loss: c.Float64("loss"), Poll: c.Duration("poll"), Duration: c.Duration("duration"),
 		MaxSlewPPM: c.Float64("max-slew-rate"), Method: method, Seed: c.Uint64("seed"),
-		RestartAfter: c.Duration("restart-after"),
+		RestartAfter:     c.Duration("restart-after"),
+		UndoForeignSteps: c.Bool("undo-foreign-steps"), StepForwardOver: c.Duration("step-forward-over"),
+		AgentPeriod: c.Duration("agent-period"), AgentStart: c.Duration("agent-start"), AgentThreshold: c.Duration("agent-threshold"),
+		SuspendAt: c.Duration("suspend-at"), SuspendFor: c.Duration("suspend-for"),
+	}
+	if cfg.AgentOffset, err = parseSignedDuration(c.String("agent-offset")); err != nil {
+		return cli.Exit(fmt.Sprintf("--agent-offset %q: want a time like -2s or +500ms", c.String("agent-offset")), 2)
+	}
+	if cfg.SuspendError, err = parseSignedDuration(c.String("suspend-error")); err != nil {
+		return cli.Exit(fmt.Sprintf("--suspend-error %q: want a time like -300ms or +1s", c.String("suspend-error")), 2)
 	}
 	if sb := c.String("step-by"); sb != "" {
 		if cfg.StepBy, err = parseSignedDuration(sb); err != nil || cfg.StepBy == 0 {
@@ -137,6 +155,18 @@ func validateSim(cfg simulation.Config) error {
 		return fmt.Errorf("--wander cannot be negative (it is the size of the frequency's random steps)")
 	case cfg.StepBy != 0 && cfg.StepAt >= cfg.Duration:
 		return fmt.Errorf("--step-at %v is not before the end of the run (--duration %v)", cfg.StepAt, cfg.Duration)
+	case cfg.StepForwardOver < 0:
+		return fmt.Errorf("--step-forward-over cannot be negative (0 never steps)")
+	case cfg.AgentPeriod < 0 || cfg.AgentPeriod > 0 && cfg.AgentPeriod < time.Second:
+		return fmt.Errorf("--agent-period must be at least 1s (0: no agent)")
+	case cfg.AgentPeriod > 0 && (cfg.AgentThreshold <= 0 || cfg.AgentStart < 0 || cfg.AgentStart >= cfg.Duration):
+		return fmt.Errorf("the agent needs a positive --agent-threshold and an --agent-start before the end of the run")
+	case cfg.SuspendFor < 0:
+		return fmt.Errorf("--suspend-for cannot be negative")
+	case cfg.SuspendFor > 0 && (cfg.SuspendAt < 0 || cfg.SuspendAt >= cfg.Duration):
+		return fmt.Errorf("--suspend-at %v is not within the run (--duration %v)", cfg.SuspendAt, cfg.Duration)
+	case cfg.SuspendFor > 0 && cfg.SuspendError.Abs() >= cfg.SuspendFor:
+		return fmt.Errorf("--suspend-error must be smaller than --suspend-for")
 	}
 	for _, k := range cfg.KillAt {
 		if k >= cfg.Duration {
@@ -166,10 +196,21 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if cfg.StepBy != 0 {
 		fmt.Fprintf(w, "; stepped %+v from outside at %v", cfg.StepBy, cfg.StepAt)
 	}
+	if cfg.AgentPeriod > 0 {
+		fmt.Fprintf(w, "; from %v an agent steps the clock to its time (true time %+v) every %v when off by over %v",
+			cfg.AgentStart, cfg.AgentOffset, cfg.AgentPeriod, cfg.AgentThreshold)
+	}
+	if cfg.SuspendFor > 0 {
+		fmt.Fprintf(w, "; suspended %v at %v", cfg.SuspendFor, cfg.SuspendAt)
+	}
 	fmt.Fprintf(w, ", seed %d\n", cfg.Seed)
 	if r.ConvergedAfterS != nil {
-		ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
-		fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
+		if behind := -cfg.ClockError; cfg.StepForwardOver > 0 && behind > cfg.StepForwardOver {
+			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", *r.ConvergedAfterS)
+		} else {
+			ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
+			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
+		}
 	} else {
 		fmt.Fprintf(w, "  converged:  not within 1 ms by the end\n")
 	}
@@ -177,7 +218,15 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if r.BackwardSteps > 0 {
 		fmt.Fprintf(w, " (largest %s)", fmtErr(r.MaxBackwardS))
 	}
+	if r.OutsideSteps > 0 || r.BackwardWindows > 0 {
+		fmt.Fprintf(w, "; %d step(s) from outside, REALTIME below its highest reading %d time(s), for %s at the longest",
+			r.OutsideSteps, r.BackwardWindows, fmtErr(r.BackwardWindowS))
+	}
 	fmt.Fprintln(w)
+	if f := r.ForeignSeen; f != nil {
+		fmt.Fprintf(w, "  foreign changes seen by slewd: %d step(s), %d back, %d undone; %d suspend(s); %d slew(s)\n",
+			f.Steps, f.Backward, f.Undone, f.Suspends, f.Slews)
+	}
 	if r.RMSErrorAfterConvergenceS != nil {
 		fmt.Fprintf(w, "  after convergence: RMS %s, max %s\n", fmtErr(*r.RMSErrorAfterConvergenceS), fmtErr(*r.MaxAbsErrorAfterConvergeS))
 	}

@@ -21,6 +21,8 @@ import (
 	"slewd/clock"
 	"slewd/clock/simclock"
 	"slewd/discipline"
+	"slewd/discipline/statefile"
+	"slewd/foreign"
 	"slewd/ntpclient"
 	"slewd/ntpclient/ntptest"
 )
@@ -49,6 +51,19 @@ type Config struct {
 	DryRun       bool
 	TerminateAt  time.Duration // SIGTERM the daemon then (0: never)
 	Log          io.Writer     // daemon log, nil for none
+
+	// UndoForeignSteps and StepForwardOver are the daemon's
+	// --undo-foreign-steps and --step-forward-over (zero: off).
+	UndoForeignSteps bool
+	StepForwardOver  time.Duration
+	// Agent is a periodic time agent (VirtualBox's, Hyper-V's on some
+	// kernels): every AgentPeriod, from AgentStart, it steps the clock to
+	// its own time (true time plus AgentOffset) when they differ by more
+	// than AgentThreshold. AgentPeriod 0: no agent.
+	AgentPeriod, AgentStart, AgentThreshold, AgentOffset time.Duration
+	// SuspendAt, SuspendFor: the machine sleeps for SuspendFor of true time
+	// (SuspendFor 0: never); the kernel measures the sleep SuspendError off.
+	SuspendAt, SuspendFor, SuspendError time.Duration
 }
 
 // Result is what `slewd simulate --json` prints. Errors are local clock
@@ -72,6 +87,16 @@ type Result struct {
 	Seed                       uint64   `json:"seed"`
 	Syscalls                   int      `json:"adjtimex_calls"`
 	Queries                    int64    `json:"ntp_queries"` // requests that reached the servers
+
+	// BackwardWindowS is the longest time REALTIME stayed below the highest
+	// value it had shown (after a step back from outside, until undone or
+	// slewed past), BackwardWindows how many there were.
+	BackwardWindowS float64 `json:"backward_window_s"`
+	BackwardWindows int     `json:"backward_windows"`
+	// OutsideSteps counts the steps made from outside slewd (--step-by,
+	// the agent's), ForeignSeen what the daemon saw and did about them.
+	OutsideSteps int            `json:"outside_steps"`
+	ForeignSeen  *foreign.Tally `json:"foreign_seen,omitempty"`
 
 	// Metrics has the run's error and rate, second by second.
 	Metrics *Metrics `json:"-"`
@@ -129,7 +154,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err != nil {
 				return err
 			}
-			d := discipline.New(discipline.Config{MaxSlewPPM: cfg.MaxSlewPPM, Method: cfg.Method, MaxOffset: cfg.MaxOffset, DryRun: cfg.DryRun}, discipline.Env{
+			d := discipline.New(discipline.Config{MaxSlewPPM: cfg.MaxSlewPPM, Method: cfg.Method, MaxOffset: cfg.MaxOffset, DryRun: cfg.DryRun,
+				UndoForeignSteps: cfg.UndoForeignSteps, StepForwardOver: cfg.StepForwardOver}, discipline.Env{
 				Clock: p, Loop: p, Client: client, State: state, Run: run,
 				BootID: func() string { return strconv.Itoa(w.BootID()) }, Log: log,
 			})
@@ -151,12 +177,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.TerminateAt > 0 {
 		w.At(cfg.TerminateAt, func() { current.Terminate() })
 	}
+	// Steps from outside slewd (a hypervisor's, an agent's), written
+	// straight to the simulated kernel, noted so that they are not counted
+	// as slewd's.
+	var outside []simclock.Jump
+	step := func(d time.Duration) {
+		if _, err := clock.NewDriver(w).Step(d); err == nil {
+			outside = append(outside, simclock.Jump{At: w.Now().Seconds(), Delta: d.Seconds()})
+		}
+	}
 	if cfg.StepBy != 0 {
-		w.At(cfg.StepAt, func() {
-			// A step from outside slewd (a hypervisor's), written straight
-			// to the simulated kernel.
-			clock.NewDriver(w).Step(cfg.StepBy)
-		})
+		w.At(cfg.StepAt, func() { step(cfg.StepBy) })
+	}
+	if cfg.AgentPeriod > 0 {
+		var agent func()
+		agent = func() {
+			if e := w.ClockError() - cfg.AgentOffset; e.Abs() > cfg.AgentThreshold {
+				step(-e)
+			}
+			w.After(cfg.AgentPeriod, agent)
+		}
+		w.At(cfg.AgentStart, agent)
+	}
+	if cfg.SuspendFor > 0 {
+		w.At(cfg.SuspendAt, func() { w.SuspendMismeasured(cfg.SuspendFor, cfg.SuspendFor+cfg.SuspendError) })
 	}
 	// In slices of virtual time, so that an interrupt (Ctrl-C) is heard.
 	for t := time.Duration(0); t < cfg.Duration; {
@@ -172,18 +216,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	res := &Result{Metrics: m, Seed: cfg.Seed, Kills: len(cfg.KillAt), DurationS: cfg.Duration.Seconds(),
 		InitialErrorS: cfg.ClockError.Seconds(), FinalErrorS: w.ClockErrorSeconds(), MaxRatePPM: m.MaxRatePPM}
-	// REALTIME going back, not counting the step injected from outside.
+	// REALTIME going back, not counting the steps from outside or a
+	// suspend the kernel measured short.
 	backJumps := 0
 	for _, j := range rec.Jumps {
 		if j.Delta >= 0 {
 			continue
 		}
 		backJumps++
-		if cfg.StepBy != 0 && math.Abs(j.At-cfg.StepAt.Seconds()) < 1e-9 && math.Abs(j.Delta-cfg.StepBy.Seconds()) < 1e-9 {
+		if j.Why == "resume" || madeOutside(outside, j) {
 			continue
 		}
 		res.BackwardSteps++
 		res.MaxBackwardS = math.Max(res.MaxBackwardS, -j.Delta)
+	}
+	res.OutsideSteps = len(outside)
+	res.BackwardWindowS = m.Backward.LongestAt(w.Now().Seconds())
+	res.BackwardWindows = m.Backward.Count
+	if open, _ := m.Backward.Open(); open {
+		res.BackwardWindows++
+	}
+	if st, ok, _ := statefile.ReadStatus(run); ok && st.Foreign != nil {
+		res.ForeignSeen = st.Foreign
 	}
 	if n, _ := rec.Backward(); n > backJumps {
 		// A segment where REALTIME ran backwards: impossible in the kernel model.
@@ -216,6 +270,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// madeOutside says whether jump j is one of the steps made from outside.
+func madeOutside(outside []simclock.Jump, j simclock.Jump) bool {
+	for _, o := range outside {
+		if math.Abs(j.At-o.At) < 1e-9 && math.Abs(j.Delta-o.Delta) < 1e-9 {
+			return true
+		}
+	}
+	return false
+}
 
 // virtualTimeHandler stamps log records with the simulation's true time.
 type virtualTimeHandler struct {
