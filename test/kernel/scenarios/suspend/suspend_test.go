@@ -25,7 +25,7 @@ type Resume struct {
 	SuspendUs     float64 `json:"suspend_us"` // Δ(BOOTTIME−MONOTONIC)
 	RawElapsedUs  float64 `json:"raw_elapsed_us"`
 	AlarmS        int     `json:"alarm_s"` // how long the kernel stayed suspended
-	WallS         float64 `json:"wall_s"` // REALTIME across the suspend
+	WallS         float64 `json:"wall_s"`  // REALTIME across the suspend
 }
 
 // alarmS is how long the guest sleeps: an RTC wake alarm ends it.
