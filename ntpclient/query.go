@@ -42,16 +42,22 @@ type queryParams struct {
 	dialer       Dialer
 	clock        clock.Clock
 	simulated    bool
+	rx           *rxStamps // nil: beevik's defaults
 }
 
 // query makes one NTP exchange through beevik/ntp and classifies it. On a
-// real clock beevik takes t4 from the kernel's receive timestamp; the
+// real clock beevik takes t4 from the kernel's receive timestamp (rx.go); the
 // exchange is bracketed with clock.Read so that the sample can be placed
 // in the RAW frame, whatever slewing does meanwhile.
 func query(p queryParams) reply {
 	opt := ntp.QueryOptions{Timeout: p.timeout, Dialer: p.dialer}
-	if p.simulated {
+	switch {
+	case p.simulated:
 		opt.GetSystemTime = p.clock.Now
+	case p.rx != nil && p.rx.disabled:
+		opt.GetSystemTime = p.clock.Now // the reply is stamped when read
+	case p.rx != nil && p.dialer == nil:
+		opt.Dialer = p.rx.dial
 	}
 	if p.auth != nil {
 		opt.Auth = authOptions(*p.auth)
