@@ -9,7 +9,7 @@ import (
 type selection struct {
 	est    *Estimate // nil: no estimate (reason says why)
 	reason string
-	info   map[uint64]selInfo      // by source id
+	info   map[uint64]selInfo       // by source id
 	phase  map[uint64]time.Duration // each candidate's filtered phase
 }
 
