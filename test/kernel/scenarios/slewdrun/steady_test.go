@@ -1,0 +1,99 @@
+package slewdrun
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"slewd/clock"
+	"slewd/clock/conformance"
+	"slewd/ntpclient"
+	"slewd/test/kernel/guest"
+)
+
+// steady is the clock's error against the truth once a daemon has
+// settled, sampled every second.
+type steady struct {
+	Who      string  `json:"who"` // "slewd", "slewd no-kernel-rx", "chronyd"
+	KernelRx bool    `json:"kernel_rx"`
+	Poll     float64 `json:"poll_s"`
+	MeanUS   float64 `json:"mean_us"` // REALTIME − truth: positive is ahead
+	RMSUS    float64 `json:"rms_us"`
+	MaxUS    float64 `json:"max_us"`
+	N        int     `json:"n"`
+}
+
+const (
+	steadyPoll   = 16 * time.Second
+	steadyWarmup = 3 * time.Minute
+	steadySpan   = 6 * time.Minute
+)
+
+// measureSteady waits out the warm-up, then samples the error every second.
+func measureSteady(w *guest.Truth, who string, kernelRx bool) steady {
+	time.Sleep(steadyWarmup)
+	var sum, sq, worst float64
+	n := 0
+	for end := time.Now().Add(steadySpan); time.Now().Before(end); n++ {
+		e := float64(w.ClockError()) / float64(time.Microsecond)
+		sum, sq, worst = sum+e, sq+e*e, max(worst, math.Abs(e))
+		time.Sleep(time.Second)
+	}
+	return steady{Who: who, KernelRx: kernelRx, Poll: steadyPoll.Seconds(), MeanUS: sum / float64(n),
+		RMSUS: math.Sqrt(sq / float64(n)), MaxUS: worst, N: n}
+}
+
+// TestSteadyState holds the clock against one in-guest server with a
+// fixed 16 s poll: slewd with the kernel's receive timestamps, slewd
+// stamping replies on wake-up (SLEWD_NO_KERNEL_RX_TIMESTAMPS=1), and
+// chronyd, each from a fresh clock, twice.
+func TestSteadyState(t *testing.T) {
+	c := guest.Clock(t)
+	for range 2 {
+		for _, kernelRx := range []bool{true, false} {
+			w := guest.NewTruth(t, c, 1)
+			state := fmt.Sprintf("/tmp/slewd-state-%d", dirs.Add(1))
+			var log bytes.Buffer
+			cmd := exec.Command("/usr/sbin/slewd", "run", "--state-dir", state, "--run-dir", state+"/run",
+				"--poll", steadyPoll.String(), w.Addrs[0])
+			cmd.Env = os.Environ()
+			who := "slewd"
+			if !kernelRx {
+				cmd.Env = append(cmd.Env, ntpclient.NoKernelRxEnv+"=1")
+				who = "slewd, wake-up stamps"
+			}
+			cmd.Stdout, cmd.Stderr = &log, &log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r := measureSteady(w, who, kernelRx)
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			guest.Emit(t, "steady", r)
+			if r.RMSUS > 1000 {
+				t.Errorf("%s: RMS %.1f µs; log:\n%s", who, r.RMSUS, log.String())
+			}
+		}
+		w := guest.NewTruth(t, c, 1)
+		conf := fmt.Sprintf("server 127.0.0.1 port %d iburst minpoll 4 maxpoll 4\ncmdport 0\npidfile /run/chrony/chronyd.pid\n", w.Servers[0].Port())
+		if err := os.WriteFile("/tmp/chrony-steady.conf", []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		cmd := exec.Command("/usr/sbin/chronyd", "-d", "-u", "root", "-L", "0", "-f", "/tmp/chrony-steady.conf")
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r := measureSteady(w, "chronyd", true)
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		guest.Emit(t, "steady", r)
+	}
+	conformance.Restore(t.Context(), c, clock.NewSystemLoop(1))
+}
