@@ -51,13 +51,16 @@ type queryParams struct {
 // in the RAW frame, whatever slewing does meanwhile.
 func query(p queryParams) reply {
 	opt := ntp.QueryOptions{Timeout: p.timeout, Dialer: p.dialer}
+	var x *exchange
 	switch {
 	case p.simulated:
 		opt.GetSystemTime = p.clock.Now
 	case p.rx != nil && p.rx.disabled:
 		opt.GetSystemTime = p.clock.Now // the reply is stamped when read
 	case p.rx != nil && p.dialer == nil:
-		opt.Dialer = p.rx.dial
+		x = p.rx.exchange()
+		defer x.Close()
+		opt.Dialer = x.dial
 	}
 	if p.auth != nil {
 		opt.Auth = authOptions(*p.auth)
@@ -65,6 +68,9 @@ func query(p queryParams) reply {
 	before := clock.Read(p.clock, 3)
 	resp, err := safeQuery(p.addr, opt)
 	after := clock.Read(p.clock, 3)
+	if err == nil && x != nil {
+		x.apply(resp) // t1 from the kernel
+	}
 	return classify(p, resp, err, before, after)
 }
 

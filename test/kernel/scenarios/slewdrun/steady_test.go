@@ -19,8 +19,9 @@ import (
 // steady is the clock's error against the truth once a daemon has
 // settled, sampled every second.
 type steady struct {
-	Who      string  `json:"who"` // "slewd", "slewd no-kernel-rx", "chronyd"
-	KernelRx bool    `json:"kernel_rx"`
+	Who      string  `json:"who"` // "slewd", "chronyd"
+	KernelRx bool    `json:"kernel_rx"` // t4 from the kernel
+	KernelTx bool    `json:"kernel_tx"` // t1 from the kernel
 	Poll     float64 `json:"poll_s"`
 	MeanUS   float64 `json:"mean_us"` // REALTIME − truth: positive is ahead
 	RMSUS    float64 `json:"rms_us"`
@@ -35,7 +36,7 @@ const (
 )
 
 // measureSteady waits out the warm-up, then samples the error every second.
-func measureSteady(w *guest.Truth, who string, kernelRx bool) steady {
+func measureSteady(w *guest.Truth, who string, kernelRx, kernelTx bool) steady {
 	time.Sleep(steadyWarmup)
 	var sum, sq, worst float64
 	n := 0
@@ -44,39 +45,42 @@ func measureSteady(w *guest.Truth, who string, kernelRx bool) steady {
 		sum, sq, worst = sum+e, sq+e*e, max(worst, math.Abs(e))
 		time.Sleep(time.Second)
 	}
-	return steady{Who: who, KernelRx: kernelRx, Poll: steadyPoll.Seconds(), MeanUS: sum / float64(n),
+	return steady{Who: who, KernelRx: kernelRx, KernelTx: kernelTx, Poll: steadyPoll.Seconds(), MeanUS: sum / float64(n),
 		RMSUS: math.Sqrt(sq / float64(n)), MaxUS: worst, N: n}
 }
 
 // TestSteadyState holds the clock against one in-guest server with a
-// fixed 16 s poll: slewd with the kernel's receive timestamps, slewd
-// stamping replies on wake-up (SLEWD_NO_KERNEL_RX_TIMESTAMPS=1), and
-// chronyd, each from a fresh clock, twice.
+// fixed 16 s poll: slewd with the kernel's receive and transmit
+// timestamps, with receive timestamps only (SLEWD_NO_KERNEL_TX_TIMESTAMPS=1,
+// slewd before it read transmit stamps), with neither (and
+// SLEWD_NO_KERNEL_RX_TIMESTAMPS=1), and chronyd, each from a fresh clock,
+// twice.
 func TestSteadyState(t *testing.T) {
 	c := guest.Clock(t)
 	for range 2 {
-		for _, kernelRx := range []bool{true, false} {
+		for _, m := range []struct{ rx, tx bool }{{true, true}, {true, false}, {false, false}} {
 			w := guest.NewTruth(t, c, 1)
 			state := fmt.Sprintf("/tmp/slewd-state-%d", dirs.Add(1))
 			var log bytes.Buffer
 			cmd := exec.Command("/usr/sbin/slewd", "run", "--state-dir", state, "--run-dir", state+"/run",
 				"--poll", steadyPoll.String(), w.Addrs[0])
 			cmd.Env = os.Environ()
-			who := "slewd"
-			if !kernelRx {
+			if !m.rx {
 				cmd.Env = append(cmd.Env, ntpclient.NoKernelRxEnv+"=1")
-				who = "slewd, wake-up stamps"
+			}
+			if !m.tx {
+				cmd.Env = append(cmd.Env, ntpclient.NoKernelTxEnv+"=1")
 			}
 			cmd.Stdout, cmd.Stderr = &log, &log
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			r := measureSteady(w, who, kernelRx)
+			r := measureSteady(w, "slewd", m.rx, m.tx)
 			cmd.Process.Signal(syscall.SIGTERM)
 			cmd.Wait()
 			guest.Emit(t, "steady", r)
 			if r.RMSUS > 1000 {
-				t.Errorf("%s: RMS %.1f µs; log:\n%s", who, r.RMSUS, log.String())
+				t.Errorf("slewd rx %v tx %v: RMS %.1f µs; log:\n%s", m.rx, m.tx, r.RMSUS, log.String())
 			}
 		}
 		w := guest.NewTruth(t, c, 1)
@@ -90,7 +94,7 @@ func TestSteadyState(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		r := measureSteady(w, "chronyd", true)
+		r := measureSteady(w, "chronyd", true, true)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		guest.Emit(t, "steady", r)
