@@ -19,7 +19,7 @@ import (
 // steady is the clock's error against the truth once a daemon has
 // settled, sampled every second.
 type steady struct {
-	Who      string  `json:"who"` // "slewd", "chronyd"
+	Who      string  `json:"who"`       // "slewd", "chronyd"
 	KernelRx bool    `json:"kernel_rx"` // t4 from the kernel
 	KernelTx bool    `json:"kernel_tx"` // t1 from the kernel
 	Poll     float64 `json:"poll_s"`
