@@ -3,8 +3,6 @@ package ntpclient
 import (
 	"context"
 	"log/slog"
-
-	"slewd/clock"
 )
 
 // driver does the I/O the state machines ask for, on helper goroutines
@@ -66,5 +64,3 @@ func (d driver) resolve(name string, src uint64, p *pool, r Resolve) {
 		loop.Post(&resolved{c: c, src: src, pool: p, lookup: r.Lookup, addrs: addrs, err: err})
 	})
 }
-
-var _ clock.Loop = (*clock.SystemLoop)(nil)

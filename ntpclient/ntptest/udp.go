@@ -91,15 +91,15 @@ func (s *UDPServer) serve() {
 			}
 			continue
 		}
+		recv := s.truth()
 		cfg := s.Config()
-		var age time.Duration
 		if k, ok := kernelStamp(oob[:oobn]); ok && cfg.KernelRx { // (an emulated link stamps after its delay instead)
 			// REALTIME's rate is within 10 % of true time's, and the
 			// stamp µs old: carry the truth back by REALTIME's interval,
 			// read just before the truth so that nothing runs between.
-			age = time.Now().Sub(k)
+			age := time.Now().Sub(k)
+			recv = s.truth().Add(-age)
 		}
-		recv := s.truth().Add(-age)
 		req := append([]byte(nil), buf[:n]...)
 		if cfg.Delay == 0 && cfg.Jitter == 0 && cfg.Asymmetry == 0 && cfg.Loss == 0 {
 			if reply := s.respond(req, recv, s.truth()); reply != nil {
