@@ -24,7 +24,7 @@ type Client struct {
 	started bool
 	timers  map[*Source]time.Duration // RAW time each source asked for a Tick (SetTimer)
 
-	sel selection // the latest selection
+	sel selection // the latest selection, for Reports and Latest
 }
 
 // NewClient checks cfg and returns a client that has not started.
@@ -242,6 +242,16 @@ func (c *Client) Handle(ev any) (est *Estimate, handled bool) {
 		return nil, true
 	}
 	return nil, false
+}
+
+// Latest is the estimate of the latest selection, or nil and why there is
+// none: the sources may have stopped agreeing since the last estimate.
+func (c *Client) Latest() (*Estimate, string) {
+	if c.sel.est == nil {
+		return nil, c.sel.reason
+	}
+	est := *c.sel.est
+	return &est, ""
 }
 
 // Reports is the state of every source now.

@@ -26,10 +26,9 @@ func Measure(ctx context.Context, cfg Config, env Env, deadline time.Duration) (
 	end := env.Clock.Raw() + deadline
 	c.Start()
 	for {
-		if c.sel.est != nil && c.settled() {
-			est := *c.sel.est
+		if est, _ := c.Latest(); est != nil && c.settled() {
 			est.Details = c.Reports()
-			return est, nil
+			return *est, nil
 		}
 		if c.finished() {
 			break
@@ -46,12 +45,11 @@ func Measure(ctx context.Context, cfg Config, env Env, deadline time.Duration) (
 			c.Handle(ev)
 		}
 	}
-	if c.sel.est != nil {
-		est := *c.sel.est
+	est, reason := c.Latest()
+	if est != nil {
 		est.Details = c.Reports()
-		return est, nil
+		return *est, nil
 	}
-	reason := c.sel.reason
 	if reason == "" {
 		reason = "no source gave a usable sample"
 	}
