@@ -3,7 +3,6 @@
 package clock
 
 import (
-	"context"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -85,50 +84,5 @@ func fromUnix(u *unix.Timex, t *Timex) {
 		ErrCnt:    int64(u.Errcnt),
 		StbCnt:    int64(u.Stbcnt),
 		TAI:       u.Tai,
-	}
-}
-
-// SystemLoop is Loop on Go's runtime; its timers run on CLOCK_MONOTONIC.
-type SystemLoop struct {
-	events chan any
-}
-
-// NewSystemLoop returns a Loop whose Post never blocks for up to backlog
-// queued events.
-func NewSystemLoop(backlog int) *SystemLoop {
-	return &SystemLoop{events: make(chan any, backlog)}
-}
-
-// Go runs f in a new goroutine.
-func (l *SystemLoop) Go(f func()) { go f() }
-
-// Post queues ev for Wait. If the queue is full the event is dropped rather
-// than blocking a helper forever; size the backlog for the helpers you run.
-func (l *SystemLoop) Post(ev any) {
-	select {
-	case l.events <- ev:
-	default:
-	}
-}
-
-// Wait returns the oldest posted event or waits up to d for one.
-func (l *SystemLoop) Wait(ctx context.Context, d time.Duration) (any, error) {
-	select {
-	case ev := <-l.events:
-		return ev, nil
-	default:
-	}
-	if d <= 0 {
-		return nil, ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case ev := <-l.events:
-		return ev, nil
-	case <-t.C:
-		return nil, ctx.Err()
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }

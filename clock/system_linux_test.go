@@ -3,8 +3,6 @@
 package clock
 
 import (
-	"context"
-	"errors"
 	"math"
 	"testing"
 	"time"
@@ -42,40 +40,6 @@ func TestSystemReads(t *testing.T) {
 	}
 	if sec := tx.Time.Sec; sec < now0.Unix()-1 || sec > time.Now().Unix()+1 {
 		t.Errorf("adjtimex time %d s is not now (%d)", sec, now0.Unix())
-	}
-}
-
-func TestSystemLoop(t *testing.T) {
-	ctx := context.Background()
-	l := NewSystemLoop(2)
-	l.Post(1)
-	l.Post(2)
-	l.Post(3) // dropped: the backlog is 2
-	for _, want := range []any{1, 2} {
-		if ev, err := l.Wait(ctx, time.Hour); ev != want || err != nil {
-			t.Fatalf("Wait = %v, %v; want %v", ev, err, want)
-		}
-	}
-	if ev, err := l.Wait(ctx, time.Millisecond); ev != nil || err != nil {
-		t.Fatalf("Wait after the backlog = %v, %v; want a timeout", ev, err)
-	}
-
-	l.Go(func() { time.Sleep(time.Millisecond); l.Post("late") })
-	if ev, err := l.Wait(ctx, time.Minute); ev != "late" || err != nil {
-		t.Fatalf("Wait for a helper = %v, %v", ev, err)
-	}
-
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := l.Wait(cctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait on a cancelled context = %v", err)
-	}
-	if err := Sleep(ctx, l, time.Millisecond); err != nil {
-		t.Fatalf("Sleep: %v", err)
-	}
-	l.Post("stray")
-	if err := Sleep(ctx, l, time.Millisecond); err == nil {
-		t.Fatal("Sleep ignored a posted event")
 	}
 }
 

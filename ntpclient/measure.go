@@ -21,15 +21,14 @@ func Measure(ctx context.Context, cfg Config, env Env, deadline time.Duration) (
 		return Estimate{}, err
 	}
 	if deadline <= 0 {
-		deadline = time.Duration(c.cfg.Burst-1)*c.cfg.BurstInterval + c.cfg.Timeout + time.Second
+		deadline = time.Duration(c.cfg().Burst-1)*c.cfg().BurstInterval + c.cfg().Timeout + time.Second
 	}
 	end := env.Clock.Raw() + deadline
 	c.Start()
 	for {
-		if c.lastEst != nil && c.settled() {
-			est := *c.lastEst
+		if est, _ := c.Latest(); est != nil && c.settled() {
 			est.Details = c.Reports()
-			return est, nil
+			return *est, nil
 		}
 		if c.finished() {
 			break
@@ -46,12 +45,11 @@ func Measure(ctx context.Context, cfg Config, env Env, deadline time.Duration) (
 			c.Handle(ev)
 		}
 	}
-	if c.lastEst != nil {
-		est := *c.lastEst
+	est, reason := c.Latest()
+	if est != nil {
 		est.Details = c.Reports()
-		return est, nil
+		return *est, nil
 	}
-	reason := c.lastReason
 	if reason == "" {
 		reason = "no source gave a usable sample"
 	}
@@ -67,15 +65,15 @@ func Measure(ctx context.Context, cfg Config, env Env, deadline time.Duration) (
 // nothing usable so far (it will not be waited for once a quorum agrees).
 func (c *Client) settled() bool {
 	for _, p := range c.pools {
-		if p.resolving {
+		if p.lookup != 0 {
 			return false
 		}
 	}
 	for _, s := range c.sources {
 		switch {
-		case s.resolving:
+		case s.lookup != 0:
 			return false
-		case s.done && !s.inflight, s.stopped != "", s.addr == "":
+		case s.done && s.query == 0, s.stopped != "", s.addr == "":
 		case s.filter.len() == 0 && (s.lastErr != "" || s.status != "" || s.kiss != ""):
 		default:
 			return false
@@ -88,12 +86,12 @@ func (c *Client) settled() bool {
 // flight or to come.
 func (c *Client) finished() bool {
 	for _, p := range c.pools {
-		if p.resolving || p.resolveAt >= 0 {
+		if p.lookup != 0 || p.resolveAt >= 0 {
 			return false
 		}
 	}
 	for _, s := range c.sources {
-		if s.resolving || s.inflight || (s.resolveAt >= 0 && s.addr == "") || s.queryable() {
+		if s.lookup != 0 || s.query != 0 || (s.resolveAt >= 0 && s.addr == "") || s.queryable() {
 			return false
 		}
 	}

@@ -42,16 +42,25 @@ type queryParams struct {
 	dialer       Dialer
 	clock        clock.Clock
 	simulated    bool
+	rx           *rxStamps // nil: beevik's defaults
 }
 
 // query makes one NTP exchange through beevik/ntp and classifies it. On a
-// real clock beevik takes t4 from the kernel's receive timestamp; the
+// real clock beevik takes t4 from the kernel's receive timestamp (rx.go); the
 // exchange is bracketed with clock.Read so that the sample can be placed
 // in the RAW frame, whatever slewing does meanwhile.
 func query(p queryParams) reply {
 	opt := ntp.QueryOptions{Timeout: p.timeout, Dialer: p.dialer}
-	if p.simulated {
+	var x *exchange
+	switch {
+	case p.simulated:
 		opt.GetSystemTime = p.clock.Now
+	case p.rx != nil && p.rx.disabled:
+		opt.GetSystemTime = p.clock.Now // the reply is stamped when read
+	case p.rx != nil && p.dialer == nil:
+		x = p.rx.exchange()
+		defer x.Close()
+		opt.Dialer = x.dial
 	}
 	if p.auth != nil {
 		opt.Auth = authOptions(*p.auth)
@@ -59,6 +68,9 @@ func query(p queryParams) reply {
 	before := clock.Read(p.clock, 3)
 	resp, err := safeQuery(p.addr, opt)
 	after := clock.Read(p.clock, 3)
+	if err == nil && x != nil {
+		x.apply(resp) // t1 from the kernel
+	}
 	return classify(p, resp, err, before, after)
 }
 

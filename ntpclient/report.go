@@ -3,6 +3,7 @@ package ntpclient
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // RefIDString formats a reference id as NTP tools do: the kiss code at
@@ -40,4 +41,75 @@ func (l Leap) String() string {
 		return "delete"
 	}
 	return "unsynchronized"
+}
+
+// reports is the state of srcs (and of pools without members) at RAW time
+// at, where REALTIME − RAW was rmr, with their parts in selection sel.
+func reports(srcs []*Source, pools []*pool, sel selection, at, rmr time.Duration) []SourceReport {
+	out := make([]SourceReport, 0, len(srcs)+len(pools))
+	for _, s := range srcs {
+		r := SourceReport{
+			Source:   s.name,
+			Addr:     s.addr,
+			Stratum:  s.last.Stratum,
+			RefID:    s.last.RefID,
+			Leap:     s.last.Leap,
+			KissCode: s.kiss,
+			Reach:    s.reach,
+			Poll:     s.interval(),
+		}
+		if s.filter.len() > 0 {
+			f := s.filter.output(at)
+			r.Offset = f.Phase - rmr
+			r.Delay = f.Delay
+			r.Dispersion = f.Dispersion
+			r.Jitter = f.Jitter
+			r.RootDistance = rootDistance(f)
+			r.Samples = f.N
+		}
+		if u := s.unusable(); u != "" {
+			r.Reason = u
+		} else if info, ok := sel.info[s.id]; ok {
+			r.Selected, r.Reason = info.selected, info.reason
+		}
+		if !r.Selected && r.Reason == "" {
+			r.Reason = "not selected yet"
+		}
+		out = append(out, r)
+	}
+	for _, p := range pools {
+		members := 0
+		for _, s := range srcs {
+			if s.pool == p {
+				members++
+			}
+		}
+		if members == 0 {
+			reason := "pool not resolved yet"
+			if p.dnsErr != "" {
+				reason = p.dnsErr
+			}
+			out = append(out, SourceReport{Source: p.name, Reason: reason})
+		}
+	}
+	return out
+}
+
+// NoEstimateError is Measure's error when the sources do not give an
+// estimate: why, and every source's state.
+type NoEstimateError struct {
+	Reason  string
+	Details []SourceReport
+}
+
+func (e *NoEstimateError) Error() string {
+	var b strings.Builder
+	b.WriteString("no estimate: ")
+	b.WriteString(e.Reason)
+	for _, d := range e.Details {
+		if !d.Selected {
+			fmt.Fprintf(&b, "; %s: %s", d.Source, d.Reason)
+		}
+	}
+	return b.String()
 }

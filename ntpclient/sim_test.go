@@ -42,6 +42,9 @@ type simSetup struct {
 	cfg     ntpclient.Config
 	// during, if set, runs in its own simulated process (e.g. to slew the clock).
 	during func(ctx context.Context, p *simclock.Process) error
+	// loop, if set, wraps the process as the client's Loop (to lose,
+	// repeat or delay events).
+	loop func(p *simclock.Process) clock.Loop
 }
 
 func newSim(t *testing.T, s simSetup) *simRun {
@@ -57,9 +60,13 @@ func newSim(t *testing.T, s simSetup) *simRun {
 	r := &simRun{w: w, net: n}
 	ready := make(chan error, 1)
 	r.proc = w.Spawn("slewd", false, func(ctx context.Context, p *simclock.Process) error {
+		var loop clock.Loop = p
+		if s.loop != nil {
+			loop = s.loop(p)
+		}
 		c, err := ntpclient.NewClient(s.cfg, ntpclient.Env{
 			Clock:         p,
-			Loop:          p,
+			Loop:          loop,
 			Dialer:        n.Dialer(p),
 			Resolver:      n.Resolver(),
 			Logger:        slog.New(slog.DiscardHandler),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -344,4 +345,34 @@ func TestRawTruth(t *testing.T) {
 	if got := truth().Sub(start); got != 10*time.Second {
 		t.Errorf("truth advanced %v, want 10s (RAW)", got)
 	}
+}
+
+// KernelRx stamps a request's arrival with the kernel's receive time:
+// before the server's wake-up, so further from its transmit time than a
+// stamp taken after it, and still inside the exchange.
+func TestUDPServerKernelRx(t *testing.T) {
+	median := func(cfg ServerConfig) time.Duration {
+		s := NewServer(cfg)
+		defer s.Close()
+		var gaps []time.Duration
+		for range 21 {
+			r, err := ntp.QueryWithOptions(s.Addr(), ntp.QueryOptions{Timeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := r.Timestamps
+			// NTP timestamps resolve 233 ps; allow a nanosecond of rounding.
+			if ts.ServerRecv.Before(ts.ClientXmit.Add(-time.Nanosecond)) || ts.ClientRecv.Before(ts.ServerXmit.Add(-time.Nanosecond)) {
+				t.Fatalf("kernel rx %v: stamps out of order %+v", cfg.KernelRx, ts)
+			}
+			gaps = append(gaps, ts.ServerXmit.Sub(ts.ServerRecv))
+		}
+		slices.Sort(gaps)
+		return gaps[len(gaps)/2]
+	}
+	user, kernel := median(ServerConfig{}), median(ServerConfig{KernelRx: true})
+	if kernel <= user {
+		t.Errorf("median receive-to-transmit %v with kernel stamps, %v without: want longer", kernel, user)
+	}
+	t.Logf("median receive-to-transmit: %v with the kernel's receive stamp, %v with the server's", kernel, user)
 }

@@ -79,6 +79,14 @@ type ServerConfig struct {
 	Jitter    time.Duration
 	Asymmetry time.Duration
 	Loss      float64
+
+	// KernelRx makes the UDP server take a request's receive time from
+	// the kernel's receive stamp (SO_TIMESTAMPNS, carried back from
+	// REALTIME to the truth over the µs since), as chrony and ntpd do,
+	// instead of after its own wake-up: the request's path then no longer
+	// looks longer than the reply's by the server's wake-up latency. The
+	// simulated network stamps exactly anyway.
+	KernelRx bool
 }
 
 // Outcome is what the server did with a request.

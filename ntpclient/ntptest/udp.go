@@ -7,6 +7,9 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"slewd/clock"
 )
@@ -78,8 +81,10 @@ func (s *UDPServer) Close() {
 func (s *UDPServer) serve() {
 	defer s.wg.Done()
 	buf := make([]byte, 2048)
+	oob := make([]byte, 256)
+	setTimestampNS(s.conn) // for KernelRx, which a test may turn on at any time
 	for {
-		n, from, err := s.conn.ReadFromUDP(buf)
+		n, oobn, _, from, err := s.conn.ReadMsgUDP(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -87,8 +92,15 @@ func (s *UDPServer) serve() {
 			continue
 		}
 		recv := s.truth()
-		req := append([]byte(nil), buf[:n]...)
 		cfg := s.Config()
+		if k, ok := kernelStamp(oob[:oobn]); ok && cfg.KernelRx { // (an emulated link stamps after its delay instead)
+			// REALTIME's rate is within 10 % of true time's, and the
+			// stamp µs old: carry the truth back by REALTIME's interval,
+			// read just before the truth so that nothing runs between.
+			age := time.Now().Sub(k)
+			recv = s.truth().Add(-age)
+		}
+		req := append([]byte(nil), buf[:n]...)
 		if cfg.Delay == 0 && cfg.Jitter == 0 && cfg.Asymmetry == 0 && cfg.Loss == 0 {
 			if reply := s.respond(req, recv, s.truth()); reply != nil {
 				s.conn.WriteToUDP(reply, from)
@@ -130,4 +142,37 @@ func exp(mean time.Duration, unit float64) time.Duration {
 		return 0
 	}
 	return time.Duration(float64(mean) * unit)
+}
+
+func setTimestampNS(conn *net.UDPConn) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// kernelStamp is the SCM_TIMESTAMPNS receive stamp in oob, if any.
+func kernelStamp(oob []byte) (time.Time, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS {
+			var ts unix.Timespec
+			if len(m.Data) < int(unsafe.Sizeof(ts)) {
+				return time.Time{}, false
+			}
+			ts = *(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			return time.Unix(ts.Unix()), true
+		}
+	}
+	return time.Time{}, false
 }
