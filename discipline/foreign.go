@@ -39,6 +39,9 @@ type foreignWatch struct {
 	saidDryStep bool // a dry run said once that it would step forward
 }
 
+// forgetter is a client that can drop its samples (ntpclient.Client).
+type forgetter interface{ Forget() }
+
 // offsetsReading turns the kernel's offsets into the ledger's terms.
 func offsetsReading(o clock.Offsets) foreign.Reading {
 	return foreign.Reading{
@@ -106,6 +109,9 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		// measures what is really left; a clock behind is stepped forward.
 		d.servo.Shift(c.Suspend, time.Second)
 		d.slewer.ShiftTarget(c.Suspend)
+		if f, ok := d.env.Client.(forgetter); ok {
+			f.Forget() // the sources' samples are in the old frame
+		}
 	}
 	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
 	ev := foreign.Event{Kind: "step", Step: c.Step, Suspend: c.Suspend, Action: dec.Did}

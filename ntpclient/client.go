@@ -261,3 +261,17 @@ func (c *Client) Reports() []SourceReport {
 	at, rmr, _ := newest(c.sources, true)
 	return reports(c.sources, c.pools, c.sel, at, rmr)
 }
+
+// Forget drops the samples every source holds and asks them all again at
+// once (PollNow's burst). After a suspend, RAW stood still while true time
+// went on: the servers' time against RAW jumped by the time asleep, so the
+// old samples no longer fit the new ones; the new ones alone decide.
+// Reachability and poll intervals are kept.
+func (c *Client) Forget() {
+	now := c.env.Clock.Raw()
+	for _, s := range c.sources {
+		s.filter = filter{}
+		s.pollNow(now)
+	}
+	c.sel = selection{reason: "re-measuring after a suspend"}
+}
