@@ -49,6 +49,7 @@ test-kernel:
 	@mkdir -p bin
 	SLEWD_SKIP_KERNEL= SLEWD_CONFORMANCE_OUT=$(CURDIR)/bin/conformance.md \
 		SLEWD_RIG_RUN_OUT=$(CURDIR)/bin/rig-slewd-run.md \
+		SLEWD_RIG_FOREIGN_OUT=$(CURDIR)/bin/rig-foreign.md \
 		$(GO) test -count=1 -timeout 30m -v ./test/kernel/
 
 # The systemd units: `systemd-analyze verify` on copies pointed at the built
@@ -61,10 +62,11 @@ test-units: build
 man:
 	$(GO) test ./cmd/slewd -run '^TestManPage$$' -count=1 -update-man
 
-# Refresh docs/conformance.md and docs/rig-slewd-run.md from a rig run.
+# Refresh docs/conformance.md, docs/rig-slewd-run.md and docs/rig-foreign.md from a rig run.
 conformance-doc: test-kernel
 	cp bin/conformance.md docs/conformance.md
 	cp bin/rig-slewd-run.md docs/rig-slewd-run.md
+	cp bin/rig-foreign.md docs/rig-foreign.md
 
 # Every benchmark of the module; figures into docs/benchmarks.md.
 bench:
