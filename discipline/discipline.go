@@ -181,7 +181,7 @@ func (d *Discipline) Run(ctx context.Context) error {
 			d.nextDrift = now + d.cfg.DriftInterval
 		}
 		if now >= d.fw.next {
-			if err := d.lookForeign(now); err != nil {
+			if err := d.lookForeign(now, nil); err != nil {
 				return d.shutdown(err)
 			}
 		}
@@ -276,7 +276,10 @@ func (d *Discipline) wait(now time.Duration) time.Duration {
 func (d *Discipline) dispatch(ev any) error {
 	switch ev := ev.(type) {
 	case clock.ClockChanged:
-		return d.lookForeign(ev.Woke)
+		return d.lookForeign(ev.Woke, &ev.After)
+	case attributed:
+		d.logForeign(ev)
+		return nil
 	case clock.ClockWatchFailed:
 		d.log.Warn("stopped watching for clock steps; looking once a second instead", "err", ev.Err)
 		return nil

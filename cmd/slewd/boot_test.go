@@ -372,7 +372,7 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		}
 		bin = link
 	}
-	cmd := exec.Command(unshare, append([]string{"--user", "--map-root-user", bin}, args...)...)
+	cmd := sandboxed(unshare, bin, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -385,6 +385,16 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		t.Fatal(err)
 	}
 	return out.String(), errOut.String(), code, took
+}
+
+// sandboxed runs bin with args as root in a user namespace (no clock
+// rights: the kernel refuses every clock change there) and in a mount
+// namespace with tmpfs over /run and /var/lib: root in a user namespace
+// can still write /run/systemd/timesync/synchronized, /run/slewd and
+// /var/lib/slewd on the host, which other programs trust.
+func sandboxed(unshare, bin string, args ...string) *exec.Cmd {
+	const script = `mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec "$@"`
+	return exec.Command(unshare, append([]string{"--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", bin}, args...)...)
 }
 
 func loopbackServers(t *testing.T, n int, cfg ntptest.ServerConfig) []string {
