@@ -112,8 +112,9 @@ type Client struct {
 }
 
 type selInfo struct {
-	selected bool
-	reason   string
+	selected  bool
+	candidate bool
+	reason    string
 }
 
 // source is one server address being polled.
@@ -150,6 +151,7 @@ type source struct {
 	lastErr string // the latest failure, for reports
 	lastBad bool   // the latest failure was a bad answer, not silence
 	kiss    string
+	kisses  int    // kiss-of-death answers, for the metrics
 	last    Sample // header fields of the latest answer
 }
 
@@ -547,6 +549,7 @@ func (c *Client) onReply(s *source, r reply) *Estimate {
 		}
 	case replyKiss:
 		s.kiss = r.kiss
+		s.kisses++
 		switch r.kiss {
 		case "RATE":
 			// RFC 5905 §7.4: the server asks us to slow down. End the
@@ -823,7 +826,7 @@ func (c *Client) estimate() *Estimate {
 	sel := Select(cands, c.MinSources())
 	c.lastReason = ""
 	for i, s := range who {
-		c.lastSel[s] = selInfo{selected: sel.Selected[i], reason: sel.Reasons[i]}
+		c.lastSel[s] = selInfo{selected: sel.Selected[i], candidate: true, reason: sel.Reasons[i]}
 	}
 	if !sel.OK {
 		// The estimate is what the sources say now: an earlier one that
@@ -911,6 +914,9 @@ func (c *Client) reports(at, rmr time.Duration) []SourceReport {
 			KissCode: s.kiss,
 			Reach:    s.reach,
 			Poll:     c.interval(s),
+			Queries:  s.queries,
+			Replies:  s.replies,
+			Kisses:   s.kisses,
 		}
 		if s.filter.len() > 0 {
 			f := s.filter.output(at)
@@ -920,11 +926,13 @@ func (c *Client) reports(at, rmr time.Duration) []SourceReport {
 			r.Jitter = f.Jitter
 			r.RootDistance = rootDistance(f)
 			r.Samples = f.N
+			r.RootDelay, r.RootDispersion = f.Best.RootDelay, f.Best.RootDispersion
+			r.LastSample = s.filter.newest().Raw
 		}
 		if u := c.unusable(s); u != "" {
 			r.Reason = u
 		} else if info, ok := c.lastSel[s]; ok {
-			r.Selected, r.Reason = info.selected, info.reason
+			r.Selected, r.Candidate, r.Reason = info.selected, info.candidate, info.reason
 		}
 		if !r.Selected && r.Reason == "" {
 			r.Reason = "not selected yet"
