@@ -140,13 +140,13 @@ type Tracking struct {
 	// RootDelayS and RootDispersionS are the reference's, to the
 	// primary server (ours to it plus its own), so that EstimateErrorS of
 	// one source is RootDelayS/2 + RootDispersionS.
-	RootDelayS      *float64 `json:"root_delay_s"`
-	RootDispersionS *float64 `json:"root_dispersion_s"`
-	PollS           *float64 `json:"poll_s"`    // the reference's poll interval
+	RootDelayS      *float64   `json:"root_delay_s"`
+	RootDispersionS *float64   `json:"root_dispersion_s"`
+	PollS           *float64   `json:"poll_s"`      // the reference's poll interval
 	LastUpdate      *time.Time `json:"last_update"` // REALTIME of the last estimate
-	LastUpdateAgeS  *float64 `json:"last_update_age_s"`
-	Kernel          Kernel   `json:"kernel"`
-	Systemd         Systemd  `json:"systemd"`
+	LastUpdateAgeS  *float64   `json:"last_update_age_s"`
+	Kernel          Kernel     `json:"kernel"`
+	Systemd         Systemd    `json:"systemd"`
 	// Foreign counts changes of the clock made by others, when the
 	// daemon watches for them.
 	Foreign *foreign.Tally `json:"foreign,omitempty"`

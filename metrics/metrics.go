@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"math/bits"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -41,9 +42,9 @@ func Write(w io.Writer, version string, t control.Tracking, srcs []control.Sourc
 	e.gaugePtr("slewd_estimate_error_seconds", "Bound on the error of slewd_offset_seconds: the root distance of the combined sources.", t.EstimateErrorS)
 	e.gauge("slewd_correction_remaining_seconds", "The offset now: the correction still to slew (positive: the clock is behind).", t.CorrectionS)
 	e.gaugePtr("slewd_error_bound_seconds", "Bound on |true time - the clock| at the last control step: |correction| + estimate error + servo uncertainty (the kernel's maxerror when it was set).", t.ErrorBoundS)
-	e.gauge("slewd_slew_rate_ratio", "How fast the clock is slewed: seconds gained or lost per second (0.1005 is the kernel's limit; 0 when not slewing).", t.SlewRatePPM*1e-6)
-	e.gauge("slewd_frequency_ratio", "The drift compensation: how fast the uncorrected oscillator runs (positive: fast), as a ratio (1e-6 is 1 ppm).", t.FrequencyPPM*1e-6)
-	e.gauge("slewd_frequency_uncertainty_ratio", "The 1-sigma uncertainty of slewd_frequency_ratio.", t.FrequencySigmaPPM*1e-6)
+	e.gauge("slewd_slew_rate_ratio", "How fast the clock is slewed: seconds gained or lost per second (0.1005 is the kernel's limit; 0 when not slewing).", t.SlewRatePPM/1e6)
+	e.gauge("slewd_frequency_ratio", "The drift compensation: how fast the uncorrected oscillator runs (positive: fast), as a ratio (1e-6 is 1 ppm).", t.FrequencyPPM/1e6)
+	e.gauge("slewd_frequency_uncertainty_ratio", "The 1-sigma uncertainty of slewd_frequency_ratio.", t.FrequencySigmaPPM/1e6)
 	e.gaugePtr("slewd_root_delay_seconds", "Round-trip delay to the primary server through the reference source.", t.RootDelayS)
 	e.gaugePtr("slewd_root_dispersion_seconds", "Dispersion to the primary server through the reference source.", t.RootDispersionS)
 	if t.LastUpdate != nil {
@@ -60,7 +61,7 @@ func Write(w io.Writer, version string, t control.Tracking, srcs []control.Sourc
 	e.perSource(srcs, "slewd_source_error_seconds", "gauge", "The source's root distance: the bound on its offset's error.", func(s control.Source) *float64 { return s.ErrorS })
 	e.perSource(srcs, "slewd_source_delay_seconds", "gauge", "Round-trip delay to the source.", func(s control.Source) *float64 { return s.DelayS })
 	e.perSource(srcs, "slewd_source_reach_ratio", "gauge", "Answers in the last eight polls, as a ratio (the reach register's bits set / 8).", func(s control.Source) *float64 {
-		return f(float64(popcount(s.Reach)) / 8)
+		return f(float64(bits.OnesCount8(s.Reach)) / 8)
 	})
 	e.perSource(srcs, "slewd_source_stratum", "gauge", "The source's stratum (0 before it answers).", func(s control.Source) *float64 { return f(float64(s.Stratum)) })
 	e.perSource(srcs, "slewd_source_poll_seconds", "gauge", "The source's poll interval.", func(s control.Source) *float64 { return f(s.PollS) })
@@ -183,11 +184,3 @@ func b(x bool) float64 {
 }
 
 func f(x float64) *float64 { return &x }
-
-func popcount(x uint8) int {
-	n := 0
-	for ; x != 0; x &= x - 1 {
-		n++
-	}
-	return n
-}

@@ -86,14 +86,15 @@ var stateMark = map[string]string{
 	control.StateUnreachable: "?", control.StateKissOfDeath: "k", control.StateUnusable: "?",
 }
 
-const sourcesLegend = `  .-- * the reference (stratum and poll come from it), + selected (combined),
-  |   - candidate (agrees, not combined), x falseticker, ? unreachable or
-  |   unusable, k kiss-of-death (the reason says which and why)
-  |                                                 .- reach: the last 8 polls,
-  |                                                 |  octal, 377 = all answered
-  |                                                 |     .- age of the last sample
-  |                                                 |     |      .- offset (+ = clock
-  |                                                 |     |      |  behind) ± bound
+const sourcesLegend = `S      * the reference (stratum and poll come from it), + selected (combined),
+       - candidate (agrees, not combined), x falseticker, ? unreachable or
+       unusable, k kiss-of-death (the reason below says which, and why)
+ST     the source's stratum; POLL its poll interval
+REACH  the last 8 polls, newest lowest, in octal: 377 is all answered, 0 none
+LASTRX how long ago its newest sample was taken
+OFFSET its filtered offset (+: the local clock is behind it) ± its root
+       distance, the bound on that offset's error; DELAY the round trip
+
 `
 
 func writeSourcesText(w io.Writer, srcs []control.Source, verbose bool) {
