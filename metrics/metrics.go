@@ -13,11 +13,9 @@ package metrics
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"math"
 	"math/bits"
-	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -78,27 +76,6 @@ func Write(w io.Writer, version string, t control.Tracking, srcs []control.Sourc
 		e.counter("slewd_foreign_slews_total", "Slews, tick or frequency changes made by other programs.", float64(ft.Slews))
 	}
 	return e.w.Flush()
-}
-
-// Handler serves /metrics from the view, one snapshot per scrape.
-func Handler(v control.View) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		t, srcs := v.Both()
-		var buf bytes.Buffer
-		if err := Write(&buf, v.Version, t, srcs); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", ContentType)
-		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-		w.Write(buf.Bytes())
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "slewd: metrics at /metrics\n")
-	})
-	return mux
 }
 
 // enc writes families: # HELP, # TYPE, then every sample.

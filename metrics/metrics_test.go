@@ -2,10 +2,12 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -220,22 +222,41 @@ func TestWriteNoEstimate(t *testing.T) {
 	}
 }
 
-func TestHandler(t *testing.T) {
-	srv := httptest.NewServer(Handler(testView(testSnapshot(), nil)))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
+// serve runs Serve on a loopback port for the test.
+func serve(t *testing.T, v control.View) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Serve(ctx, ln, v) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// Go's HTTP client, as strict as Prometheus' (which is Go's), scrapes it.
+func TestServe(t *testing.T) {
+	addr := serve(t, testView(testSnapshot(), nil))
+	resp, err := http.Get("http://" + addr + "/metrics?x=1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != ContentType {
-		t.Fatalf("GET /metrics: %s, %q", resp.Status, resp.Header.Get("Content-Type"))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != ContentType || resp.ContentLength != int64(b.Len()) {
+		t.Fatalf("GET /metrics: %s, %q, length %d for %d bytes", resp.Status, resp.Header.Get("Content-Type"), resp.ContentLength, b.Len())
 	}
 	parse(t, b.String())
 	for path, want := range map[string]int{"/": 200, "/other": 404} {
-		resp, err := http.Get(srv.URL + path)
+		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,13 +265,32 @@ func TestHandler(t *testing.T) {
 			t.Errorf("GET %s: %s, want %d", path, resp.Status, want)
 		}
 	}
-	resp, err = http.Post(srv.URL+"/metrics", "text/plain", nil)
+	resp, err = http.Head("http://" + addr + "/metrics")
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength <= 0 {
+		t.Errorf("HEAD /metrics: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err = http.Post("http://"+addr+"/metrics", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp.StatusCode != http.StatusMethodNotAllowed && resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("POST /metrics: %s", resp.Status)
+	}
+	// Not HTTP, or a head that never ends: refused, the connection closed.
+	for _, req := range []string{"hello\r\n\r\n", "GET /metrics HTTP/1.1\r\n" + strings.Repeat("X-A: b\r\n", 2000)} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(req))
+		out, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(out), "HTTP/1.1 400 ") {
+			t.Errorf("%.20q: %.40q, want a 400", req, out)
+		}
 	}
 }
 

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -56,20 +53,14 @@ func startOps(c *cli.Context, d *discipline.Discipline, post func(any), clk cont
 			return nil, cli.Exit(fmt.Sprintf("--metrics-listen: %v", err), 1)
 		}
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-		hs := &http.Server{Handler: metrics.Handler(view), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
 		ch := make(chan struct{})
 		done = append(done, ch)
 		go func() {
 			defer close(ch)
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := metrics.Serve(ctx, ln, view); err != nil {
 				log.Error("metrics server stopped", "err", err)
 			}
 		}()
-		context.AfterFunc(ctx, func() {
-			sctx, scancel := context.WithTimeout(context.Background(), time.Second)
-			defer scancel()
-			hs.Shutdown(sctx)
-		})
 	}
 	return stop, nil
 }
