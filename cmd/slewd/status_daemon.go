@@ -75,11 +75,15 @@ func writeDaemonText(w io.Writer, d daemonStatus) {
 			sync = "synchronized"
 		}
 		s += ": " + sync + ", offset now " + signedSeconds(t.CorrectionS)
-		if t.Slewing && t.SlewEnd != nil {
-			s += ", slewing for " + timeLeft(t.SlewLeftS)
-		}
 		if t.ErrorBoundS != nil {
 			s += " ± " + unsignedSeconds(*t.ErrorBoundS)
+		}
+		if t.Slewing && t.SlewEnd != nil {
+			verb := ", slewing for "
+			if t.Daemon.DryRun {
+				verb = ", would slew for "
+			}
+			s += verb + timeLeft(t.SlewLeftS)
 		}
 		s += fmt.Sprintf(", %d sources agree", t.Sources)
 		if r := t.Reference; r != nil {
