@@ -342,6 +342,41 @@ func TestRunDryRunControlAndMetrics(t *testing.T) {
 		t.Error("no new reply from every server within 3 s of slewd burst")
 	}
 
+	// Another user: kept out by the socket's mode (0600 here, as there is
+	// no group slewd in the test), and, let in, refused a state change by
+	// its credentials while it may still read.
+	if setpriv, err := exec.LookPath("setpriv"); err == nil && os.Getuid() == 0 {
+		nobody := func(args ...string) (string, int) {
+			cmd := exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", slewdBin},
+				append(args, "--control-socket", d.socket)...)...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return string(out), ee.ExitCode()
+			} else if err != nil {
+				t.Fatalf("setpriv: %v", err)
+			}
+			return string(out), 0
+		}
+		if out, code := nobody("tracking"); code != 77 || !strings.Contains(out, "permission denied") {
+			t.Errorf("tracking as nobody through a 0600 socket: exit %d: %s", code, out)
+		}
+		for p := d.socket; p != "/"; p = filepath.Dir(p) {
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() && fi.Mode().Perm()&0o005 != 0o005 {
+				os.Chmod(p, fi.Mode().Perm()|0o005)
+			}
+		}
+		os.Chmod(d.socket, 0o666)
+		out, code := nobody("burst")
+		t.Logf("slewd burst as nobody: exit %d: %s", code, strings.TrimSpace(out))
+		if code != 77 || !strings.Contains(out, "only root may ask it") {
+			t.Errorf("burst as nobody: exit %d: %s", code, out)
+		}
+		if out, code := nobody("tracking"); code != 0 || !strings.Contains(out, "Offset now:") {
+			t.Errorf("tracking as nobody through an open socket: exit %d: %s", code, out)
+		}
+	}
+
 	if err := d.stop(t); err != nil {
 		t.Fatalf("slewd run: %v\n%s", err, d.stderr.String())
 	}
