@@ -26,7 +26,7 @@ DEFAULTSFILE ?= /etc/default/slewd
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
 
-.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean deb test-deb debian-units
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers test-alerts promtool conformance-doc bench lint cross install man clean deb test-deb debian-units
 
 all: build
 
@@ -35,7 +35,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: lint cross test-unit test-units test-deb test-kernel test-peers
+test: lint cross test-unit test-units test-deb test-kernel test-peers test-alerts
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).
@@ -142,3 +142,14 @@ debian-units:
 # daemons' gating against Debian's real postfix and dovecot units.
 test-deb: deb debian-units
 	dist/deb/test-deb.sh $(DEB_BUILD) $(DEBIAN_UNITS_CACHE)
+
+# The example alert rules (dist/prometheus): promtool check rules and test
+# rules, and promtool check metrics on slewd's exposition. promtool comes
+# from Debian's prometheus package, unpacked (test/alerts/fetch-promtool.sh),
+# never installed: installing it would start a Prometheus server.
+PROMTOOL_CACHE ?= $(or $(SLEWD_PROMTOOL_CACHE),$(CURDIR)/test/alerts/.cache)
+promtool:
+	test/alerts/fetch-promtool.sh $(PROMTOOL_CACHE)
+
+test-alerts: promtool
+	SLEWD_REQUIRE_PROMTOOL=1 SLEWD_PROMTOOL_CACHE=$(PROMTOOL_CACHE) $(GO) test -count=1 -v ./test/alerts/

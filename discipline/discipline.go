@@ -125,6 +125,12 @@ type Discipline struct {
 	slewing     bool
 	panicked    bool
 	markedSync  bool
+	// For the Snapshot (slewd tracking): the bounds the slewer was given
+	// (maxerror and esterror less the correction left), when it was
+	// given any, and when systemd was last told the clock is synchronized.
+	hasTarget               bool
+	targetDist, targetSigma time.Duration
+	markedAt                time.Time
 	// startFreqPPM is the drift compensation slewd started with; it is put
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
@@ -286,6 +292,10 @@ func (d *Discipline) dispatch(ev any) error {
 	}
 	if est, ok := d.env.Client.Handle(ev); ok {
 		if est == nil {
+			// A reply, a timeout or a lookup without a new estimate:
+			// the sources' state is news all the same (an unreachable one).
+			d.reports = d.env.Client.Reports()
+			d.publish(nil)
 			return nil
 		}
 		return d.onEstimate(*est)
@@ -335,7 +345,8 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	if err := d.slewer.SetBaseFrequency(freq); err != nil {
 		return err
 	}
-	d.slewer.SetTarget(now, d.servo.Phase(now), freq, est.Error+d.servo.PhaseSigma(now), d.servo.PhaseSigma(now))
+	d.hasTarget, d.targetDist, d.targetSigma = true, est.Error+d.servo.PhaseSigma(now), d.servo.PhaseSigma(now)
+	d.slewer.SetTarget(now, d.servo.Phase(now), freq, d.targetDist, d.targetSigma)
 	d.env.Client.SetPollLimit(PollLimit(d.servo.WanderUpper()))
 	if err := d.stepForwardIfBehind(est.Error + d.servo.PhaseSigma(now)); err != nil {
 		return err
@@ -377,6 +388,8 @@ func (d *Discipline) control() error {
 			d.log.Info("clock synchronized", "remaining", rem, "error_bound", d.lastEst.Error)
 			if err := d.env.MarkSynced(); err != nil {
 				d.log.Warn("could not mark the clock synchronized for systemd", "err", err)
+			} else {
+				d.markedAt = d.env.Clock.Now()
 			}
 			d.saveHighWater()
 		} else {

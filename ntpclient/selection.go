@@ -14,8 +14,9 @@ type selection struct {
 }
 
 type selInfo struct {
-	selected bool
-	reason   string
+	selected  bool
+	candidate bool // offered to the selection (usable, within the maximum distance)
+	reason    string
 }
 
 // selectSources runs selection over srcs at the RAW time of the newest
@@ -47,7 +48,7 @@ func selectSources(srcs []*Source, quorum int, maxDistance time.Duration) select
 	}
 	r := Select(cands, quorum)
 	for i, s := range who {
-		sel.info[s.id] = selInfo{selected: r.Selected[i], reason: r.Reasons[i]}
+		sel.info[s.id] = selInfo{selected: r.Selected[i], candidate: true, reason: r.Reasons[i]}
 	}
 	if !r.OK {
 		// The estimate is what the sources say now: an earlier one that

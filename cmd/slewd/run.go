@@ -12,6 +12,7 @@ import (
 
 	"slewd/adjtime"
 	"slewd/clock"
+	"slewd/control"
 	"slewd/discipline"
 	"slewd/hostinfo"
 	"slewd/ntpclient"
@@ -49,7 +50,11 @@ func init() {
 				Usage: "where the drift file and the slew journal live"},
 			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"},
 				Usage: "where the status file for slewd wait lives"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock (nor tell systemd it is synchronized)"},
+			&cli.StringFlag{Name: "control-socket", EnvVars: []string{"SLEWD_CONTROL_SOCKET"}, DefaultText: "RUN-DIR/slewd.sock",
+				Usage: "the Unix socket slewd sources, tracking and status ask (group slewd may read, root may change state); none for none"},
+			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SLEWD_METRICS_LISTEN"}, DefaultText: "off",
+				Usage: "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9476 (keep it off the internet: docs/operations.md)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, EnvVars: []string{"SLEWD_UNDO_FOREIGN_STEPS"},
 				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
@@ -92,17 +97,23 @@ func runAction(c *cli.Context) error {
 		State:      adjtime.DirStore{Dir: c.String("state-dir")},
 		Run:        adjtime.DirStore{Dir: c.String("run-dir")},
 		BootID:     bootID,
-		MarkSynced: markTimesyncSynced,
+		MarkSynced: markSyncedUnlessDry(c.Bool("dry-run")),
 		Notify: func(state string) {
 			if err := sdNotify(state); err != nil {
 				log.Debug("sd_notify failed", "err", err)
 			}
 		},
 		Watchdog:  watchdogInterval(),
+		Handlers:  []discipline.Handler{control.Handler},
 		Attribute: attributeForeign,
 		Log:       log,
 	})
 	logMachine(log)
+	stopOps, err := startOps(c, d, loop.Post, sys, log) // run_ops.go: control socket, metrics
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	if err := d.Run(c.Context); err != nil {
 		if clock.ErrPermission(err) {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
