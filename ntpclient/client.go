@@ -473,7 +473,9 @@ func (c *Client) Handle(ev any) (est *Estimate, handled bool) {
 			return nil, false
 		}
 		if ev.pool != nil {
-			c.onPoolResolved(ev.pool, ev.addrs, ev.err)
+			if c.hasPool(ev.pool) { // not dropped by SetSources meanwhile
+				c.onPoolResolved(ev.pool, ev.addrs, ev.err)
+			}
 		} else if c.has(ev.src) {
 			c.onServerResolved(ev.src, ev.addrs, ev.err)
 		}
