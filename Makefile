@@ -17,6 +17,7 @@ INITDIR ?= /etc/init.d
 MANDIR ?= /usr/local/share/man
 DOCDIR ?= /usr/local/share/doc/slewd
 DEFAULTSFILE ?= /etc/default/slewd
+CONFDIR ?= /etc/slewd
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
 
@@ -99,6 +100,8 @@ install: build
 	install -m 0644 docs/deploy.md $(DESTDIR)$(DOCDIR)/deploy.md
 	# The configuration is never overwritten.
 	[ -e $(DESTDIR)$(DEFAULTSFILE) ] || install -D -m 0644 dist/default/slewd $(DESTDIR)$(DEFAULTSFILE)
+	[ -e $(DESTDIR)$(CONFDIR)/slewd.conf ] || install -D -m 0644 dist/slewd.conf $(DESTDIR)$(CONFDIR)/slewd.conf
+	install -d $(DESTDIR)$(CONFDIR)/conf.d $(DESTDIR)$(CONFDIR)/sources.d
 	if [ "$(NTPDATE)" = yes ]; then ln -sf slewd $(DESTDIR)$(SBINDIR)/ntpdate; fi
 	# The user slewd runs as, on this machine (a package does it in its
 	# scripts, so not into a DESTDIR).

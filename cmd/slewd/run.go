@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"slewd/adjtime"
 	"slewd/clock"
 	"slewd/discipline"
+	"slewd/logging"
 	"slewd/ntpclient"
 )
 
@@ -50,6 +52,7 @@ func init() {
 				Usage: "where the status file for slewd wait lives"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			logFormatFlag(),
 		),
 		Action: runAction,
 	})
@@ -67,7 +70,7 @@ func runAction(c *cli.Context) error {
 	if err := checkMaxSlewRate(c.Float64("max-slew-rate")); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
@@ -92,8 +95,10 @@ func runAction(c *cli.Context) error {
 			}
 		},
 		Watchdog: watchdogInterval(),
+		Handlers: []discipline.Handler{newReloader(c, client, log)},
 		Log:      log,
 	})
+	defer watchReload(c.Context, loop)()
 	if err := d.Run(c.Context); err != nil {
 		if clock.ErrPermission(err) {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
@@ -103,12 +108,26 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {
+// newLogger is every command's logger, on w (stderr): --log-level,
+// --log-format, and the journal's priority prefixes when w is the
+// journal's stream.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level), 2)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	f, _ := w.(*os.File)
+	log, err := logging.New(w, logging.Options{Level: l, Format: format, Journal: logging.JournalStream(f)})
+	if err != nil {
+		return nil, cli.Exit("--log-format: "+err.Error(), 2)
+	}
+	return log, nil
+}
+
+// logFormatFlag is --log-format, for the daemons.
+func logFormatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"SLEWD_LOG_FORMAT"},
+		Usage: "text (key=value) or json (one object a line, for log shippers); on the journal each line carries its priority"}
 }
 
 // bootID identifies this boot (/proc/sys/kernel/random/boot_id), so a
