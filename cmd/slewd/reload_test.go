@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,5 +170,68 @@ func TestReloadBadConfigKeepsSources(t *testing.T) {
 	}
 	if log := r.log.String(); !strings.Contains(log, `reload: configuration not used, the sources in use are kept`) || !strings.Contains(log, "slewd.conf:2: unknown directive") {
 		t.Errorf("log:\n%s", log)
+	}
+}
+
+// The real binary (--dry-run, in a user namespace without clock rights):
+// SIGHUP re-reads the file's sources instead of killing the daemon, and
+// with stderr on the "journal" (JOURNAL_STREAM naming it) each line
+// carries its priority.
+func TestRunBinaryReloadsOnSIGHUP(t *testing.T) {
+	srv := loopbackServers(t, 2, ntptest.ServerConfig{Stratum: 2})
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	if out, err := exec.Command(unshare, "--user", "--map-root-user", "true").CombinedOutput(); err != nil {
+		t.Skipf("user namespaces unavailable here: %v: %s", err, out)
+	}
+	bin, err := buildSlewd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "slewd.conf")
+	if err := os.WriteFile(conf, []byte("server "+srv[0]+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	st, _ := r.Stat()
+	sys := st.Sys().(*syscall.Stat_t)
+	cmd := exec.Command(unshare, "--user", "--map-root-user", bin, "run", "--dry-run", "--config", conf, "--state-dir", dir, "--run-dir", dir)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("JOURNAL_STREAM=%d:%d", sys.Dev, sys.Ino), "SLEWD_SERVERS=", "SLEWD_POOLS=")
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	guard := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer guard.Stop()
+	var log strings.Builder
+	sc := bufio.NewScanner(r)
+	hupped := false
+	for sc.Scan() {
+		line := sc.Text()
+		log.WriteString(line + "\n")
+		switch {
+		case strings.Contains(line, "slewd started") && !hupped:
+			if err := os.WriteFile(conf, []byte("server "+srv[1]+"\n"), 0o644); err != nil {
+				t.Error(err)
+			}
+			hupped = true
+			cmd.Process.Signal(syscall.SIGHUP)
+		case strings.Contains(line, "reloaded the sources"):
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	err = cmd.Wait()
+	text := log.String()
+	if err != nil || !strings.Contains(text, "<6>level=INFO msg=\"reloaded the sources\" servers=["+srv[1]+"]") ||
+		!strings.Contains(text, "<6>level=INFO msg=\"slewd stopped\"") || strings.Contains(text, "time=") {
+		t.Errorf("exit %v; log:\n%s", err, text)
 	}
 }
