@@ -18,10 +18,12 @@ MANDIR ?= /usr/local/share/man
 DOCDIR ?= /usr/local/share/doc/slewd
 DEFAULTSFILE ?= /etc/default/slewd
 CONFDIR ?= /etc/slewd
+BASHCOMPDIR ?= /usr/local/share/bash-completion/completions
+ZSHCOMPDIR ?= /usr/local/share/zsh/site-functions
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
 
-.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man clean
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers conformance-doc bench lint cross install man completion clean
 
 all: build
 
@@ -55,6 +57,11 @@ test-units: build
 # Regenerate the man page (dist/slewd.8, checked in) from the CLI's help.
 man:
 	$(GO) test ./cmd/slewd -run '^TestManPage$$' -count=1 -update-man
+
+# Regenerate the bash and zsh completion (dist/completion, checked in)
+# from the CLI's flags.
+completion:
+	$(GO) test ./cmd/slewd -run '^TestCompletion$$' -count=1 -update-completion
 
 # Refresh docs/conformance.md and docs/rig-slewd-run.md from a rig run.
 conformance-doc: test-kernel
@@ -96,6 +103,8 @@ install: build
 	chmod 0755 $(DESTDIR)$(DOCDIR)/examples/slewd-sync
 	install -m 0644 dist/systemd/slewd-gate.conf $(DESTDIR)$(DOCDIR)/examples/slewd-gate.conf
 	install -m 0644 dist/slewd.8 $(DESTDIR)$(MANDIR)/man8/slewd.8
+	install -D -m 0644 dist/completion/slewd.bash $(DESTDIR)$(BASHCOMPDIR)/slewd
+	install -D -m 0644 dist/completion/_slewd $(DESTDIR)$(ZSHCOMPDIR)/_slewd
 	install -m 0644 dist/sysusers.d/slewd.conf $(DESTDIR)$(SYSUSERSDIR)/slewd.conf
 	install -m 0644 docs/deploy.md $(DESTDIR)$(DOCDIR)/deploy.md
 	# The configuration is never overwritten.
