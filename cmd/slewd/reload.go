@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,11 +56,20 @@ type reloader struct {
 	client  sourceSetter
 	sources func() (servers, pools, notes []string, err error)
 	log     *slog.Logger
+	// notify, if set, tells systemd the reload's start and end
+	// (RELOADING=1 with CLOCK_MONOTONIC, then READY=1: sd_notify(3)), so
+	// that `systemctl reload` returns when it is done.
+	notify func(string)
+	mono   func() time.Duration
 }
 
 func (r *reloader) HandleEvent(_ *discipline.Discipline, ev any) (bool, error) {
 	if _, ok := ev.(reloadRequest); !ok {
 		return false, nil
+	}
+	if r.notify != nil {
+		r.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", r.mono()/time.Microsecond))
+		defer r.notify("READY=1")
 	}
 	servers, pools, notes, err := r.sources()
 	for _, n := range notes {
@@ -85,5 +96,11 @@ func newReloader(c *cli.Context, client sourceSetter, log *slog.Logger) *reloade
 	if lc == nil {
 		lc = &loadedConfig{}
 	}
-	return &reloader{client: client, sources: newSourceReloader(c, lc).sources, log: log}
+	return &reloader{client: client, sources: newSourceReloader(c, lc).sources, log: log,
+		notify: func(state string) {
+			if err := sdNotify(state); err != nil {
+				log.Debug("sd_notify failed", "err", err)
+			}
+		},
+		mono: clock.System{}.Mono}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +31,8 @@ type reloadRun struct {
 	proc *simclock.Process
 	d    *discipline.Discipline
 	log  bytes.Buffer
+	// what systemd was told
+	notes []string
 }
 
 func newReloadRun(t *testing.T, conf string, clockError time.Duration, driftPPM float64) *reloadRun {
@@ -58,7 +61,8 @@ func newReloadRun(t *testing.T, conf string, clockError time.Duration, driftPPM 
 		}
 		r.d = discipline.New(discipline.Config{}, discipline.Env{
 			Clock: p, Loop: p, Client: client, State: state, BootID: func() string { return "1" }, Log: log,
-			Handlers: []discipline.Handler{&reloader{client: client, sources: rl.sources, log: log}},
+			Handlers: []discipline.Handler{&reloader{client: client, sources: rl.sources, log: log,
+				notify: func(s string) { r.notes = append(r.notes, s) }, mono: p.Mono}},
 		})
 		close(ready)
 		return r.d.Run(ctx)
@@ -167,6 +171,9 @@ func TestReloadBadConfigKeepsSources(t *testing.T) {
 	}
 	if done, err := r.proc.Exited(); done {
 		t.Errorf("the daemon stopped: %v", err)
+	}
+	if len(r.notes) != 2 || !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=[1-9][0-9]{6,}$`).MatchString(r.notes[0]) || r.notes[1] != "READY=1" {
+		t.Errorf("systemd was told %q; want RELOADING=1 with the monotonic time, then READY=1", r.notes)
 	}
 	if log := r.log.String(); !strings.Contains(log, `reload: configuration not used, the sources in use are kept`) || !strings.Contains(log, "slewd.conf:2: unknown directive") {
 		t.Errorf("log:\n%s", log)
