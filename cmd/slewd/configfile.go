@@ -184,7 +184,8 @@ func applyConfig(c *cli.Context) (*loadedConfig, error) {
 			lc.origins[name] = origin
 		}
 	}
-	lc.userSources = len(nonEmpty(append(c.StringSlice("server"), c.Args().Slice()...))) > 0 || len(nonEmpty(c.StringSlice("pool"))) > 0
+	lc.userSources = len(nonEmpty(append(c.StringSlice("server"), c.Args().Slice()...))) > 0 || len(nonEmpty(c.StringSlice("pool"))) > 0 ||
+		lc.origins["servers-from"] != "" // --servers-from or SLEWD_SERVERS_FROM: sources too
 	if f != nil {
 		for _, s := range f.Settings {
 			if o := lc.origins[s.Name]; o != "" && !isFileOrigin(o) {

@@ -82,6 +82,11 @@ func TestConfigPrecedence(t *testing.T) {
 			t.Errorf("no line matching %q in\n%s", re, out)
 		}
 	}
+	// So does --servers-from.
+	out, _, code = runApp("check-config", "--config", conf, "--servers-from", filepath.Join(filepath.Dir(conf), "ntp.conf"))
+	if code != 0 || strings.Contains(out, "192.0.2.1 ") || strings.Contains(out, "192.0.2.9") || !strings.Contains(out, "server 192.0.2.20") {
+		t.Errorf("--servers-from on the command line: exit %d\n%s", code, out)
+	}
 	// Sources from the command line replace the file's, sourcedir included.
 	out, _, code = runApp("check-config", "--config", conf, "192.0.2.50")
 	if code != 0 || strings.Contains(out, "192.0.2.1 ") || strings.Contains(out, "192.0.2.9") || !strings.Contains(out, "server 192.0.2.50") {

@@ -64,7 +64,7 @@ func manConfigFile() (string, error) {
 		"\\fB\\-\\-config \"\"\\fP for none) holds one directive per line, in the manner of chrony.conf; " +
 		"\\fB#\\fP starts a comment, directive names are case-insensitive. A missing default file is no error. " +
 		"Command-line flags override the file, and so do the SLEWD_ variables (/etc/default/slewd, which the units read). " +
-		"Servers or pools given as arguments, flags or variables replace all the file's sources, sourcedir ones included. " +
+		"Servers or pools given as arguments, flags or variables (\\-\\-server, \\-\\-pool, \\-\\-servers\\-from) replace all the file's sources, sourcedir ones included. " +
 		"\\fBslewd boot\\fP, \\fBsync\\fP and \\fBquery\\fP take the sources and the client directives " +
 		"(pool\\-size to servers\\-from below); the others are \\fBslewd run\\fP's. " +
 		"For all but servers\\-from (which adds a file each line) the last line wins. " +
