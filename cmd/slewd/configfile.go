@@ -233,12 +233,12 @@ func isFileOrigin(o string) bool {
 // "command line", "environment SLEWD_X", or "". An empty variable counts
 // as unset (SLEWD_POOLS="" in /etc/default/slewd).
 func userOrigin(c *cli.Context, fl cli.Flag) string {
-	name := fl.Names()[0]
-	env := ""
+	// As urfave/cli: the first variable present counts, even empty.
+	env, value := "", ""
 	if ev, ok := fl.(interface{ GetEnvVars() []string }); ok {
 		for _, v := range ev.GetEnvVars() {
-			if os.Getenv(v) != "" {
-				env = v
+			if val, ok := os.LookupEnv(v); ok {
+				env, value = v, val
 				break
 			}
 		}
@@ -246,9 +246,11 @@ func userOrigin(c *cli.Context, fl cli.Flag) string {
 	switch {
 	case env != "" && !sameAsEnvironment(c, fl):
 		return "command line"
-	case env != "":
+	case env != "" && value != "":
 		return "environment " + env
-	case explicitlySet(c, name):
+	case env != "":
+		return "" // empty: unset, the file may set it
+	case explicitlySet(c, fl.Names()[0]):
 		return "command line"
 	}
 	return ""
