@@ -161,6 +161,10 @@ var defaultsOpts = [][2]string{
 	{"SLEWD_BOOT_OPTS", "more options for \\fBslewd boot\\fP in slewd\\-boot.service (/etc/default/slewd)"},
 	{"SLEWD_RUN_OPTS", "more options for \\fBslewd run\\fP in slewd.service"},
 	{"SLEWD_WAIT_OPTS", "more options for \\fBslewd wait\\fP in slewd\\-wait.service"},
+	{"SLEWD_CONFIG", "/etc/init.d/slewd only: the files of variables it reads (default /etc/sysconfig/slewd /etc/default/slewd); " +
+		"not the configuration file, which is SLEWD_CONFIG_FILE"},
+	{"SLEWD_PIDFILE", "/etc/init.d/slewd only: its pid file (default /var/run/slewd.pid)"},
+	{"SLEWD_LOGFILE", "/etc/init.d/slewd only: where the daemon's output goes (default /var/log/slewd.log)"},
 }
 
 // manFiles is every file slewd reads or writes.
@@ -199,8 +203,9 @@ func TestManPageComplete(t *testing.T) {
 			}
 		}
 	}
-	re := regexp.MustCompile(`\bSLEWD_[A-Z_]+_OPTS\b`)
-	for _, p := range []string{"dist/default/slewd", "dist/systemd/slewd.service", "dist/systemd/slewd-boot.service", "dist/systemd/slewd-wait.service"} {
+	re := regexp.MustCompile(`\bSLEWD_[A-Z_]+\b`)
+	for _, p := range []string{"dist/default/slewd", "dist/systemd/slewd.service", "dist/systemd/slewd-boot.service",
+		"dist/systemd/slewd-wait.service", "dist/sysvinit/slewd", "dist/cron/slewd-sync"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", p))
 		if err != nil {
 			t.Fatal(err)
