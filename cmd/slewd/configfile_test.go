@@ -56,7 +56,7 @@ func TestConfigPrecedence(t *testing.T) {
 	})
 	t.Setenv("SLEWD_LOG_LEVEL", "warn")
 	t.Setenv("SLEWD_SLEW_METHOD", "") // empty: unset, the file's line counts
-	t.Setenv("SLEWD_POOLS", "") // as /etc/default/slewd may have it: no pools from there
+	t.Setenv("SLEWD_POOLS", "")       // as /etc/default/slewd may have it: no pools from there
 	out, stderr, code := runApp("check-config", "--config", conf, "--sync-threshold", "20ms")
 	if !strings.Contains(out, "log-level warn") {
 		t.Fatalf("%s", out)
