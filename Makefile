@@ -23,10 +23,11 @@ BASHCOMPDIR ?= /usr/local/share/bash-completion/completions
 ZSHCOMPDIR ?= /usr/local/share/zsh/site-functions
 LOGROTATEDIR ?= /etc/logrotate.d
 DEFAULTSFILE ?= /etc/default/slewd
+CONFDIR ?= /etc/slewd
 # NTPDATE=yes also installs $(SBINDIR)/ntpdate -> slewd (ntpdate's flags and output, slewing only).
 NTPDATE ?= no
 
-.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers test-alerts promtool conformance-doc bench lint cross install man clean deb test-deb debian-units
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers test-alerts promtool conformance-doc bench lint cross install man completion clean deb test-deb debian-units
 
 all: build
 
@@ -62,6 +63,11 @@ test-units: build
 man:
 	$(GO) test ./cmd/slewd -run '^TestManPage$$' -count=1 -update-man
 
+# Regenerate the bash and zsh completion (dist/completion, checked in)
+# from the CLI's flags.
+completion:
+	$(GO) test ./cmd/slewd -run '^TestCompletion$$' -count=1 -update-completion
+
 # Refresh docs/conformance.md, docs/rig-slewd-run.md and docs/rig-foreign.md from a rig run.
 conformance-doc: test-kernel
 	cp bin/conformance.md docs/conformance.md
@@ -94,7 +100,7 @@ install: build
 	BIN=$(CURDIR)/bin/slewd DESTDIR=$(DESTDIR) SBINDIR=$(SBINDIR) UNITDIR=$(UNITDIR) SYSUSERSDIR=$(SYSUSERSDIR) \
 		NTPUNITSDIR=$(NTPUNITSDIR) INITDIR=$(INITDIR) MANDIR=$(MANDIR) DOCDIR=$(DOCDIR) \
 		BASHCOMPDIR=$(BASHCOMPDIR) ZSHCOMPDIR=$(ZSHCOMPDIR) LOGROTATEDIR=$(LOGROTATEDIR) \
-		DEFAULTSFILE=$(DEFAULTSFILE) NTPDATE=$(NTPDATE) dist/install.sh
+		DEFAULTSFILE=$(DEFAULTSFILE) CONFDIR=$(CONFDIR) NTPDATE=$(NTPDATE) dist/install.sh
 
 clean:
 	rm -rf bin

@@ -231,7 +231,7 @@ func (c *Client) Handle(ev any) (est *Estimate, handled bool) {
 		}
 		now := c.env.Clock.Raw()
 		if p := ev.pool; p != nil {
-			if ev.lookup == p.lookup && p.lookup != 0 {
+			if ev.lookup == p.lookup && p.lookup != 0 && c.hasPool(p) { // not dropped by SetSources meanwhile
 				p.lookup = 0
 				c.poolResolved(now, p, ev.addrs, ev.err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"slewd/control"
 	"slewd/discipline"
 	"slewd/hostinfo"
+	"slewd/logging"
 	"slewd/ntpclient"
 )
 
@@ -60,6 +62,7 @@ func init() {
 				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
 			&cli.DurationFlag{Name: "step-forward-over", Value: time.Second, EnvVars: []string{"SLEWD_STEP_FORWARD_OVER"},
 				Usage: "a clock behind true time by more than this (a resumed VM) is stepped forward once and the rest slewed; 0 never steps"},
+			logFormatFlag(),
 		),
 		Action: runAction,
 	})
@@ -77,11 +80,10 @@ func runAction(c *cli.Context) error {
 	if err := checkMaxSlewRate(c.Float64("max-slew-rate")); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
-	ignoreReload(log)
 	var sys clock.System
 	loop := clock.NewSystemLoop(256)
 	client, err := ntpclient.NewClient(cfg, ntpclient.Env{Clock: sys, Loop: loop, Logger: log})
@@ -104,7 +106,7 @@ func runAction(c *cli.Context) error {
 			}
 		},
 		Watchdog:  watchdogInterval(),
-		Handlers:  []discipline.Handler{control.Handler},
+		Handlers:  []discipline.Handler{control.Handler, newReloader(c, client, log)},
 		Attribute: attributeForeign,
 		Log:       log,
 	})
@@ -114,6 +116,7 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	defer stopOps()
+	defer watchReload(c.Context, loop)()
 	if err := d.Run(c.Context); err != nil {
 		if clock.ErrPermission(err) {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
@@ -123,12 +126,26 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {
+// newLogger is every command's logger, on w (stderr): --log-level,
+// --log-format, and the journal's priority prefixes when w is the
+// journal's stream.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level), 2)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	f, _ := w.(*os.File)
+	log, err := logging.New(w, logging.Options{Level: l, Format: format, Journal: logging.JournalStream(f)})
+	if err != nil {
+		return nil, cli.Exit("--log-format: "+err.Error(), 2)
+	}
+	return log, nil
+}
+
+// logFormatFlag is --log-format, for the daemons.
+func logFormatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"SLEWD_LOG_FORMAT"},
+		Usage: "text (key=value) or json (one object a line, for log shippers); on the journal each line carries its priority"}
 }
 
 // bootID identifies this boot (/proc/sys/kernel/random/boot_id), so a
