@@ -57,6 +57,7 @@ func reports(srcs []*Source, pools []*pool, sel selection, at, rmr time.Duration
 			KissCode: s.kiss,
 			Reach:    s.reach,
 			Poll:     s.interval(),
+			Spikes:   s.filter.spikes,
 		}
 		if s.filter.len() > 0 {
 			f := s.filter.output(at)

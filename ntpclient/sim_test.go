@@ -691,7 +691,17 @@ func TestSimLeapSecond(t *testing.T) {
 				servers: srv,
 				cfg:     ntpclient.Config{Servers: names, MaxPoll: 256 * time.Second},
 			})
+			r.w.Run(leapAt - time.Minute)
+			spikes := map[string]int{}
+			for _, d := range r.client.Reports() {
+				spikes[d.Source] = d.Spikes
+			}
 			r.w.Run(leapAt + 3*time.Hour)
+			for _, d := range r.client.Reports() {
+				if d.Source != names[4] && d.Spikes != spikes[d.Source] {
+					t.Errorf("%s: %d spikes after the leap", d.Source, d.Spikes-spikes[d.Source])
+				}
+			}
 			shift := -time.Second
 			if del {
 				shift = time.Second

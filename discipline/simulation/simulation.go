@@ -64,7 +64,18 @@ type Config struct {
 	// SuspendAt, SuspendFor: the machine sleeps for SuspendFor of true time
 	// (SuspendFor 0: never); the kernel measures the sleep SuspendError off.
 	SuspendAt, SuspendFor, SuspendError time.Duration
+	// LeapAt, if set, is when (virtual time) a leap second ends the day:
+	// true time then is 2027-01-01 00:00 UTC, the servers announce the
+	// leap during the day before and serve UTC after it (an insertion, or
+	// a deletion with LeapDelete), and errors are measured against UTC.
+	// LeapIgnorers of the honest servers neither announce nor take it.
+	LeapAt       time.Duration
+	LeapDelete   bool
+	LeapIgnorers int
 }
+
+// LeapMidnight is the midnight a simulated leap second comes at (Config.LeapAt).
+var LeapMidnight = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Result is what `slewd simulate --json` prints. Errors are local clock
 // minus true time, in seconds.
@@ -116,11 +127,24 @@ func FalsetickerOffset(i int) time.Duration {
 // cfg.Duration of virtual time. The same Config and seed give the same
 // run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	w := simclock.New(simclock.Config{Seed: cfg.Seed, Kernel: simclock.KernelConfig{
+	var epoch time.Time
+	if cfg.LeapAt > 0 {
+		epoch = LeapMidnight.Add(-cfg.LeapAt)
+	}
+	w := simclock.New(simclock.Config{Seed: cfg.Seed, Epoch: epoch, Kernel: simclock.KernelConfig{
 		ClockError: cfg.ClockError,
 		Oscillator: simclock.Oscillator{DriftPPM: cfg.DriftPPM, Wander: cfg.Wander},
 	}})
 	m := NewMetrics(1e-3)
+	utcShift := 0.0
+	if cfg.LeapAt > 0 {
+		at, shift := cfg.LeapAt, -time.Second
+		if cfg.LeapDelete {
+			at, shift = at-time.Second, time.Second
+		}
+		utcShift = shift.Seconds()
+		m.LeapSecond(at.Seconds(), utcShift)
+	}
 	w.Observe(m)
 	rec := simclock.NewRecorder(w)
 	network := ntptest.NewNetwork(w)
@@ -130,6 +154,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		sc := ntptest.ServerConfig{Stratum: 1, Delay: cfg.Delay, Jitter: cfg.Jitter, Asymmetry: cfg.Asymmetry, Loss: cfg.Loss}
 		if i >= cfg.Servers-cfg.Falsetickers {
 			sc.Offset = FalsetickerOffset(i - (cfg.Servers - cfg.Falsetickers))
+		}
+		if cfg.LeapAt > 0 && i < cfg.Servers-cfg.Falsetickers-cfg.LeapIgnorers {
+			sc.LeapAt, sc.LeapDelete = LeapMidnight, cfg.LeapDelete
 		}
 		network.AddServer(addr, sc)
 		servers = append(servers, addr)
@@ -216,6 +243,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	res := &Result{Metrics: m, Seed: cfg.Seed, Kills: len(cfg.KillAt), DurationS: cfg.Duration.Seconds(),
 		InitialErrorS: cfg.ClockError.Seconds(), FinalErrorS: w.ClockErrorSeconds(), MaxRatePPM: m.MaxRatePPM}
+	if w.Now() >= cfg.LeapAt && cfg.LeapAt > 0 {
+		res.FinalErrorS -= utcShift // against UTC
+	}
 	// REALTIME going back, not counting the steps from outside or a
 	// suspend the kernel measured short.
 	backJumps := 0
