@@ -109,6 +109,10 @@ type Result struct {
 	OutsideSteps int            `json:"outside_steps"`
 	ForeignSeen  *foreign.Tally `json:"foreign_seen,omitempty"`
 
+	// LeapSettledS is how long after the leap second (Config.LeapAt) the
+	// clock came within 1 ms of UTC and stayed there.
+	LeapSettledS *float64 `json:"leap_settled_s,omitempty"`
+
 	// Metrics has the run's error and rate, second by second.
 	Metrics *Metrics `json:"-"`
 }
@@ -284,12 +288,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if rms, mx, ok := m.Since(t); ok {
 			res.RMSErrorAfterConvergenceS, res.MaxAbsErrorAfterConvergeS = ptr(rms), ptr(mx)
 		}
+		if cfg.LeapAt > 0 && t >= cfg.LeapAt.Seconds()-1 {
+			res.LeapSettledS = ptr(math.Max(t-m.utcAt, 0))
+		}
 	}
 	if rms, mx, ok := m.Since(3600); ok {
 		res.RMSErrorAfter1hS, res.MaxAbsErrorAfter1hS = ptr(rms), ptr(mx)
 	}
 	for _, wr := range rec.RTCWrites {
-		if math.Abs(wr.Error) > 0.1 {
+		if math.Abs(wr.Error+m.utc(wr.At)) > 0.1 { // against UTC after a leap second
 			res.RTCWritesWhileOffOver100ms++
 		}
 	}
