@@ -6,7 +6,7 @@
 // Every server takes its time from a truth source, never from the clock
 // under test, and can be told to misbehave: an offset (a falseticker is
 // just a large one), a kiss-of-death, silence, an unsynchronized or
-// malformed answer, symmetric-key authentication.
+// malformed answer, symmetric-key authentication, a leap second.
 package ntptest
 
 import (
