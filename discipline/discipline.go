@@ -136,6 +136,7 @@ type Discipline struct {
 	startFreqPPM float64
 
 	fw foreignWatch // other programs' changes (foreign.go)
+	lw leapWatch    // leap seconds the servers announce (leap.go)
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -190,6 +191,9 @@ func (d *Discipline) Run(ctx context.Context) error {
 			if err := d.lookForeign(now, nil); err != nil {
 				return d.shutdown(err)
 			}
+		}
+		if d.lw.armed && now >= d.lw.due {
+			d.leapDue(now)
 		}
 		if env.Watchdog > 0 && now >= d.nextDog {
 			env.Notify("WATCHDOG=1")
@@ -272,6 +276,9 @@ func (d *Discipline) wait(now time.Duration) time.Duration {
 	if d.env.Watchdog > 0 {
 		due = append(due, d.nextDog)
 	}
+	if d.lw.armed {
+		due = append(due, d.lw.due)
+	}
 	for _, t := range due {
 		wait = min(wait, adjtime.EarlyWait(max(t-now, 0)))
 	}
@@ -337,6 +344,7 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 		d.log.Info("the clock is back within --max-offset; correcting it", "offset", est.Offset)
 		d.panicked = false
 	}
+	d.leapEstimate(est)
 	// The servo takes the fresh sample behind the estimate, moved onto the
 	// combination of the sources, with its hard bound.
 	innov := d.servo.Update(est.Sample.Raw, est.Sample.Phase()-est.SampleBias, est.SampleBound)

@@ -60,6 +60,7 @@ func reports(srcs []*Source, pools []*pool, sel selection, at, rmr time.Duration
 			Queries:  s.queries,
 			Replies:  s.replies,
 			Kisses:   s.kisses,
+			Spikes:   s.filter.spikes,
 		}
 		if s.filter.len() > 0 {
 			f := s.filter.output(at)

@@ -36,6 +36,7 @@ func selectSources(srcs []*Source, quorum int, maxDistance time.Duration) select
 			sel.info[s.id] = selInfo{reason: reason}
 			continue
 		}
+		s.leap(at)
 		out := s.filter.output(at)
 		sel.phase[s.id] = out.Phase
 		lambda := rootDistance(out)

@@ -295,6 +295,7 @@ func (s *Source) onReply(now time.Duration, r reply) []Action {
 		if s.rateMin /= 2; s.rateMin < MinPollFloor {
 			s.rateMin = 0
 		}
+		s.leap(r.sample.Raw)
 		res := s.filter.add(r.sample)
 		s.recheck = res == spike
 		if res <= spike {

@@ -122,7 +122,10 @@ type SourceReport struct {
 	// + root dispersion + delay/2 + dispersion + jitter).
 	RootDistance time.Duration
 	// Samples is how many samples the clock filter holds.
-	Samples  int
+	Samples int
+	// Spikes is how many samples the filter has suppressed as popcorn
+	// spikes so far.
+	Spikes   int
 	Leap     Leap
 	KissCode string // last kiss-of-death code, if any
 	Reach    uint8  // reachability register: one bit per poll, newest lowest

@@ -52,6 +52,9 @@ func init() {
 			&cli.DurationFlag{Name: "suspend-for", Usage: "suspend the machine for this long (RAW stops, the kernel adds the sleep at resume)"},
 			&cli.DurationFlag{Name: "suspend-at", Value: 15 * time.Minute, Usage: "virtual time of the suspend"},
 			&cli.StringFlag{Name: "suspend-error", Value: "0s", Usage: "how far off the kernel measures the sleep (an RTC: up to a second)"},
+			&cli.StringFlag{Name: "leap-second", Usage: "the servers announce a leap second, `insert` or `delete`, and take it at --leap-at (2026-12-31 23:59:60 UTC); errors are then against UTC"},
+			&cli.DurationFlag{Name: "leap-at", Value: 15 * time.Minute, Usage: "virtual time of the --leap-second midnight"},
+			&cli.IntFlag{Name: "leap-ignorers", Usage: "how many of the honest servers neither announce nor take the leap second"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.StringFlag{Name: "plot", Usage: "write an SVG of the error and the slew rate to `FILE`"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the daemon's log, stamped with virtual time"},
@@ -91,6 +94,13 @@ func simulateAction(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("--step-by %q: want a step like -54s or +2s", sb), 2)
 		}
 		cfg.StepAt = c.Duration("step-at")
+	}
+	switch ls := c.String("leap-second"); ls {
+	case "":
+	case "insert", "delete":
+		cfg.LeapAt, cfg.LeapDelete, cfg.LeapIgnorers = c.Duration("leap-at"), ls == "delete", c.Int("leap-ignorers")
+	default:
+		return cli.Exit(fmt.Sprintf("--leap-second %q: want insert or delete", ls), 2)
 	}
 	for _, s := range c.StringSlice("kill-at") {
 		d, err := time.ParseDuration(s)
@@ -193,6 +203,10 @@ func validateSim(cfg simulation.Config) error {
 		return fmt.Errorf("--agent-period must be at least 1s (0: no agent)")
 	case cfg.AgentPeriod > 0 && (cfg.AgentThreshold <= 0 || cfg.AgentStart < 0 || cfg.AgentStart >= cfg.Duration):
 		return fmt.Errorf("the agent needs a positive --agent-threshold and an --agent-start before the end of the run")
+	case cfg.LeapAt != 0 && (cfg.LeapAt < 2*time.Second || cfg.LeapAt >= cfg.Duration):
+		return fmt.Errorf("--leap-at %v is not within the run (--duration %v)", cfg.LeapAt, cfg.Duration)
+	case cfg.LeapIgnorers < 0 || cfg.LeapIgnorers > cfg.Servers-cfg.Falsetickers:
+		return fmt.Errorf("--leap-ignorers must be between 0 and the number of honest servers")
 	case cfg.SuspendFor < 0:
 		return fmt.Errorf("--suspend-for cannot be negative")
 	case cfg.SuspendFor > 0 && (cfg.SuspendAt < 0 || cfg.SuspendAt >= cfg.Duration):
@@ -235,6 +249,9 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if cfg.SuspendFor > 0 {
 		fmt.Fprintf(w, "; suspended %v at %v", cfg.SuspendFor, cfg.SuspendAt)
 	}
+	if cfg.LeapAt > 0 {
+		fmt.Fprintf(w, "; a leap second (%s) at %v, errors against UTC", map[bool]string{false: "insert", true: "delete"}[cfg.LeapDelete], cfg.LeapAt)
+	}
 	fmt.Fprintf(w, ", seed %d\n", cfg.Seed)
 	if r.ConvergedAfterS != nil {
 		if behind := -cfg.ClockError; cfg.StepForwardOver > 0 && behind > cfg.StepForwardOver {
@@ -245,6 +262,13 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 		}
 	} else {
 		fmt.Fprintf(w, "  converged:  not within 1 ms by the end\n")
+	}
+	if cfg.LeapAt > 0 {
+		if r.LeapSettledS != nil {
+			fmt.Fprintf(w, "  leap second: slewed, within 1 ms of UTC %.1f s after it and stayed there\n", *r.LeapSettledS)
+		} else {
+			fmt.Fprintf(w, "  leap second: not within 1 ms of UTC by the end\n")
+		}
 	}
 	fmt.Fprintf(w, "  backwards:  %d backward steps by slewd", r.BackwardSteps)
 	if r.BackwardSteps > 0 {

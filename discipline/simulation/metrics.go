@@ -17,6 +17,9 @@ type Metrics struct {
 	MaxRatePPM  float64 // the largest |rate| against true time
 	end         float64
 	finalError  float64
+	// utcAt, utcShift: from true time utcAt on, the error is measured
+	// against UTC, which is true time + utcShift (a leap second).
+	utcAt, utcShift float64
 	// Backward holds REALTIME's backward windows: how long it stayed
 	// below the highest time it had shown, after each step back (true
 	// time, s; exact, from every segment and jump).
@@ -46,8 +49,29 @@ func (m *Metrics) bin(t float64) *Bin {
 	return &m.Bins[i]
 }
 
+// LeapSecond makes the error from true time at (s) on the clock's
+// error against UTC, which is then true time + shift (s): −1 after an
+// inserted leap second, +1 after a deleted one. The simulated world's
+// true time has no leaps.
+func (m *Metrics) LeapSecond(at, shift float64) { m.utcAt, m.utcShift = at, shift }
+
+// utc is the UTC correction of the error at true time t.
+func (m *Metrics) utc(t float64) float64 {
+	if m.utcShift != 0 && t >= m.utcAt {
+		return -m.utcShift
+	}
+	return 0
+}
+
 // Segment implements simclock.Observer.
 func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
+	if m.utcShift != 0 && t0 < m.utcAt && m.utcAt < t1 {
+		// Split at the leap, where UTC jumps.
+		em := e0 + (e1-e0)*(m.utcAt-t0)/(t1-t0)
+		m.Segment(t0, m.utcAt, e0, em, ratePPM)
+		m.Segment(m.utcAt, t1, em, e1, ratePPM)
+		return
+	}
 	// REALTIME is true time plus the error (less the epoch, which does
 	// not change where it crosses its old high).
 	m.Backward.Observe(t0, t0+e0)
@@ -56,6 +80,7 @@ func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 		m.MaxRatePPM = math.Abs(ratePPM)
 	}
 	m.end, m.finalError = t1, e1
+	e0, e1 = e0+m.utc(t0), e1+m.utc(t0)
 	segT0, segE0 := t0, e0
 	// Split at whole seconds so each bin gets its part.
 	for t0 < t1 {
@@ -95,7 +120,7 @@ func (m *Metrics) Jump(t, delta float64, why string) {
 	}
 	m.finalError += delta
 	m.Backward.Observe(t, t+m.finalError)
-	if math.Abs(m.finalError) > m.bound {
+	if math.Abs(m.finalError+m.utc(t)) > m.bound {
 		m.settleStart = -1
 	}
 }
