@@ -256,6 +256,8 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if r.ConvergedAfterS != nil {
 		if behind := -cfg.ClockError; cfg.StepForwardOver > 0 && behind > cfg.StepForwardOver {
 			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", *r.ConvergedAfterS)
+		} else if cfg.ClockError.Abs() < time.Millisecond {
+			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there\n", *r.ConvergedAfterS)
 		} else {
 			ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
 			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
@@ -277,6 +279,9 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if r.OutsideSteps > 0 || r.BackwardWindows > 0 {
 		fmt.Fprintf(w, "; %d step(s) from outside, REALTIME below its highest reading %d time(s), for %s at the longest",
 			r.OutsideSteps, r.BackwardWindows, fmtErr(r.BackwardWindowS))
+		if r.BackwardWindowS == 0 && r.BackwardWindows > 0 {
+			fmt.Fprint(w, " (in virtual time slewd reacts at once; on a real kernel it takes about 0.5 ms: docs/rig-foreign.md)")
+		}
 	}
 	fmt.Fprintln(w)
 	if f := r.ForeignSeen; f != nil {

@@ -97,6 +97,10 @@ func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 		}
 		t0, e0 = next, em
 	}
+	if math.Abs(segE0) > m.bound {
+		// Out of bounds at the start (after a jump): not settled before.
+		m.settleStart = -1
+	}
 	switch {
 	case math.Abs(e1) > m.bound:
 		m.settleStart = -1
@@ -120,9 +124,8 @@ func (m *Metrics) Jump(t, delta float64, why string) {
 	}
 	m.finalError += delta
 	m.Backward.Observe(t, t+m.finalError)
-	if math.Abs(m.finalError+m.utc(t)) > m.bound {
-		m.settleStart = -1
-	}
+	// Whether the jump unsettled the clock is the next segment's to say: a
+	// step undone at the same instant left it settled.
 }
 
 // RTCWrite implements simclock.Observer.
