@@ -142,7 +142,8 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		}
 		d.ownStep(took)
 		ev.Undone = took > 0
-		ev.Latency = d.env.Clock.Raw() - woke
+		ev.UndoneRaw = d.env.Clock.Raw()
+		ev.Latency = ev.UndoneRaw - woke
 		if d.cfg.DryRun {
 			ev.Action = "dry run: would undo it (step forward by " + dec.StepForward.String() + ")"
 		}

@@ -87,7 +87,9 @@ func foreignReport(undos []rigUndo, behind []rigBehind, fights []rigFight, res *
 		res.Boot.Kernel, res.Boot.Clocksource, time.Now().UTC().Format("2006-01-02 15:04"))
 	b.WriteString("`slewd run` with its defaults, synchronized to an in-guest server serving true time; another\n" +
 		"program steps the guest's clock with ADJ_SETOFFSET. The backward window is how long REALTIME\n" +
-		"stayed below what it read just before the step (read every 20 µs until it is past it again).\n\n")
+		"stayed below what it read just before the step: from CLOCK_MONOTONIC_RAW just before the step\n" +
+		"to RAW just after slewd's undo returned (RAW is one clock for every process), an upper bound.\n" +
+		"The notice-to-undo latency is slewd's own: from the timerfd's wake-up to the undo.\n\n")
 	var win, det, lat, errs []float64
 	for _, u := range undos {
 		win, det, lat, errs = append(win, u.WindowUS), append(det, u.DetectMS), append(lat, u.LatencyUS), append(errs, u.ErrorUS)

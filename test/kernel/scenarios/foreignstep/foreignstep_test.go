@@ -52,21 +52,28 @@ type fight struct {
 func highReal(c clock.Clock) time.Time { return clock.Read(c, 2).Real }
 
 // stepBack steps the clock back by d as another program would, and
-// measures how long REALTIME stays below what it read just before: it
-// reads REALTIME every 20 µs (sleeping between, so slewd can run on the
-// guest's one CPU) until it is past that again.
-func stepBack(t *testing.T, c clock.Clock, d time.Duration) time.Duration {
+// returns how long REALTIME stayed below what it read just before: from
+// RAW just before the step to RAW right after slewd's undo returned
+// (RAW is the same in every process; slewd puts it in its status file),
+// an upper bound of the window. Polling REALTIME meanwhile would take the
+// guest's one CPU from slewd and lengthen what it measures. It also checks
+// that REALTIME is past its old high 50 ms later; -1 if not undone.
+func stepBack(t *testing.T, c clock.Clock, d *guest.Slewd, by time.Duration) time.Duration {
 	t.Helper()
 	high := highReal(c)
 	start := c.Raw()
-	if _, err := clock.NewDriver(c).Step(-d); err != nil {
+	if _, err := clock.NewDriver(c).Step(-by); err != nil {
 		t.Fatal(err)
 	}
-	for c.Raw()-start < 5*time.Second {
-		if !c.Now().Before(high) {
-			return c.Raw() - start
+	time.Sleep(50 * time.Millisecond)
+	if c.Now().Before(high) {
+		return -1
+	}
+	for try := 0; try < 200; try++ {
+		if st, ok := d.Status(); ok && st.Foreign != nil && st.Foreign.Last != nil && st.Foreign.Last.UndoneRaw > start {
+			return st.Foreign.Last.UndoneRaw - start
 		}
-		time.Sleep(20 * time.Microsecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	return -1
 }
@@ -89,8 +96,10 @@ func TestForeignStepUndone(t *testing.T) {
 	var windows []float64
 	for i := range 20 {
 		from := len(d.Log())
-		win := stepBack(t, c, 5*time.Second)
-		line, detect, ok := d.WaitLog("set the clock back by", from, 2*time.Second)
+		stepped := time.Now()
+		win := stepBack(t, c, d, 5*time.Second)
+		line, _, ok := d.WaitLog("set the clock back by", from, 2*time.Second)
+		detect := time.Since(stepped)
 		time.Sleep(2 * time.Second)
 		e := w.ClockError()
 		u := undo{StepS: -5, WindowUS: us(win), DetectMS: float64(detect) / 1e6, ErrorUS: us(e.Abs()), Line: line}
@@ -170,7 +179,7 @@ func TestPeriodicAgentFight(t *testing.T) {
 	for c.Raw()-start < 120*time.Second {
 		time.Sleep(2 * time.Second)
 		if e := w.ClockError(); e.Abs() > 500*time.Millisecond {
-			win := stepBack(t, c, e)
+			win := stepBack(t, c, d, e)
 			f.AgentSteps++
 			f.LastStepS = (c.Raw() - start).Seconds()
 			f.WindowsUS = append(f.WindowsUS, us(win))
@@ -196,9 +205,9 @@ func TestPeriodicAgentFight(t *testing.T) {
 	}
 }
 
-// sampler reads REALTIME against RAW in bursts (1 ms of reads every
-// 20 ms: under icount a busy loop leaves no idle time to skip) into a
-// backward-window tracker.
+// sampler reads REALTIME against RAW in bursts (200 µs of reads every
+// 20 ms: under icount a busy loop leaves no idle time to skip, and the
+// guest has one CPU to share with slewd) into a backward-window tracker.
 type sampler struct {
 	mu   sync.Mutex
 	w    foreign.Window
@@ -212,7 +221,7 @@ func startSampler(c clock.Clock) *sampler {
 	go func() {
 		defer s.done.Done()
 		for {
-			for end := c.Raw() + time.Millisecond; c.Raw() < end; {
+			for end := c.Raw() + 200*time.Microsecond; c.Raw() < end; {
 				raw, real := c.Raw(), c.Now()
 				s.mu.Lock()
 				s.w.Observe(float64(raw)/1e9, float64(real.UnixNano())/1e9)
