@@ -56,7 +56,10 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 			return cfg, cli.Exit(fmt.Sprintf("%q is not a server: flags go before the servers (slewd %s [flags] SERVER...)", s, c.Command.Name), 2)
 		}
 		if _, err := ntpclient.ParseSource(s); err != nil {
-			return cfg, cli.Exit(fmt.Sprintf("bad server: %v", err), 2)
+			return cfg, cli.Exit(fmt.Sprintf("bad server: %s", sourceHint(s, err, "")), 2)
+		}
+		if note := ipv6PortNote(s); note != "" {
+			fmt.Fprintln(c.App.ErrWriter, "slewd: note:", note)
 		}
 	}
 	for _, d := range []struct {

@@ -128,8 +128,8 @@ func TestQueryUsage(t *testing.T) {
 		{nil, "no NTP servers"},
 		{[]string{"http://pool.ntp.org"}, "looks like a URL"},
 		{[]string{"--samples", "0", "127.0.0.1"}, "--samples"},
-		{[]string{"--samples", "1000", "127.0.0.1"}, "give 1 to 32"},
-		{[]string{"--interval", "1ns", "127.0.0.1"}, "give at least 10ms"},
+		{[]string{"--samples", "1000", "127.0.0.1"}, "--samples 1000: give a whole number from 1 to 32"},
+		{[]string{"--interval", "1ns", "127.0.0.1"}, "--interval 1ns: give 10ms to"},
 		{[]string{"--key", "3", "127.0.0.1"}, "both --keyfile"},
 	} {
 		_, errOut, code := runQuery(t, tc.args...)
