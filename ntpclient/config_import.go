@@ -2,13 +2,15 @@ package ntpclient
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"slewd/internal/regfile"
 )
 
 // Imported is what ImportConfig found in an ntp.conf or chrony.conf: the
@@ -49,12 +51,12 @@ var knownFlags = map[string]bool{
 
 // ReadConfigFile imports the sources of an ntp.conf or chrony.conf.
 func ReadConfigFile(path string) (Imported, error) {
-	f, err := os.Open(path)
+	// A regular file only: a FIFO would block the open, a device never end.
+	b, err := regfile.Read(path, regfile.DefaultLimit)
 	if err != nil {
 		return Imported{}, fmt.Errorf("reading NTP configuration: %w", err)
 	}
-	defer f.Close()
-	return ImportConfig(f, path)
+	return ImportConfig(bytes.NewReader(b), path)
 }
 
 // ImportConfig reads `server` and `pool` lines (and what they need: the
