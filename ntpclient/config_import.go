@@ -28,6 +28,9 @@ type Imported struct {
 	// chrony.conf), "" if none.
 	KeyID   uint32
 	KeyFile string
+	// KeyFormat is the key file's format: KeyFormatNTP for ntp.conf's
+	// `keys`, KeyFormatChrony for chrony.conf's `keyfile`.
+	KeyFormat KeyFormat
 	// Notes say what was ignored or changed, and why ("FILE:LINE: ...").
 	Notes []string
 }
@@ -99,7 +102,10 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			continue
 		case "keys", "keyfile":
 			if len(args) > 0 {
-				imp.KeyFile = args[0]
+				imp.KeyFile, imp.KeyFormat = args[0], KeyFormatChrony
+				if directive == "keys" {
+					imp.KeyFormat = KeyFormatNTP
+				}
 			}
 			continue
 		default:
