@@ -240,7 +240,7 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	rep.NoSync = none
 	rep.Details = none.Details
 	rep.Action = ActionNone
-	rep.Reason = "no usable time from the servers: " + none.Error()
+	rep.Reason = "no usable time from the servers: " + Summary(none)
 	rep.ExitCode = ExitNoSync
 	if cfg.RequireSync {
 		rep.ExitCode = ExitNoSyncRequired

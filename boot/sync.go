@@ -18,10 +18,9 @@ type SyncConfig struct {
 	Deadline time.Duration
 	// Query measures and reports only (ntpdate -q, -d; slewd sync --dry-run).
 	Query bool
-	// Step is ntpdate -b: step whatever the offset, but forward only
-	// unless AllowBackwardStep.
-	Step              bool
-	AllowBackwardStep bool
+	// Step is ntpdate -b: step whatever the offset, but forward only (a
+	// clock that is ahead is slewed; `slewd boot` steps it back).
+	Step bool
 	// Force runs even when `slewd run` is keeping the clock (a fresh
 	// status file in the run directory); otherwise sync stands aside.
 	Force         bool
@@ -73,7 +72,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	case errors.As(err, &none):
 		rep.NoSync, rep.Details = none, none.Details
 		rep.Action, rep.ExitCode = ActionNone, ExitNoSync
-		rep.Reason = "no usable time from the servers: " + none.Error()
+		rep.Reason = "no usable time from the servers: " + Summary(none)
 		return rep, nil
 	case err != nil:
 		return rep, err
@@ -82,7 +81,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 
 	policy := Policy{NeverStep: true}
 	if cfg.Step {
-		policy = Policy{StepThreshold: 0, ForwardOnly: !cfg.AllowBackwardStep}
+		policy = Policy{StepThreshold: 0, ForwardOnly: true}
 	}
 	rd, err := decide(ctx, env.Net, est, policy, cfg.Query, &rep)
 	if err != nil {
