@@ -115,6 +115,11 @@ type Discipline struct {
 	slewing     bool
 	panicked    bool
 	markedSync  bool
+	// Source health: WARN lines when a source fails or recovers.
+	health     SourceHealth
+	nextHealth time.Duration
+	// statusFailing: the status file could not be written (said once).
+	statusFailing bool
 	// startFreqPPM is the drift compensation slewd started with; it is put
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
@@ -167,6 +172,10 @@ func (d *Discipline) Run(ctx context.Context) error {
 			d.saveDrift()
 			d.saveHighWater()
 			d.nextDrift = now + d.cfg.DriftInterval
+		}
+		if now >= d.nextHealth {
+			d.checkSources()
+			d.nextHealth = now + SourceHealthInterval
 		}
 		if env.Watchdog > 0 && now >= d.nextDog {
 			env.Notify("WATCHDOG=1")
@@ -229,6 +238,7 @@ func (d *Discipline) start() error {
 	d.nextControl = -1
 	d.nextDrift = now + d.cfg.DriftInterval
 	d.nextDog = now
+	d.nextHealth = now + SourceHealthInterval
 	d.publish(nil)
 	env.Client.Start()
 	return nil
@@ -241,7 +251,7 @@ func (d *Discipline) start() error {
 // re-check RAW; the slewer measures anyway.
 func (d *Discipline) wait(now time.Duration) time.Duration {
 	wait := d.env.Client.Tick()
-	due := []time.Duration{d.nextDrift}
+	due := []time.Duration{d.nextDrift, d.nextHealth}
 	if d.nextControl >= 0 {
 		due = append(due, d.nextControl)
 	}
@@ -278,6 +288,7 @@ func (d *Discipline) dispatch(ev any) error {
 func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	d.lastEst = &est
 	d.reports = d.env.Client.Reports()
+	d.checkSources()
 	if OutOfBounds(est.Offset, d.cfg.MaxOffset) {
 		if !d.panicked {
 			d.log.Error("the clock is too far off to slew: not correcting it",
@@ -342,7 +353,10 @@ func (d *Discipline) control() error {
 	synced := d.slewer.Synced()
 	if synced != d.markedSync {
 		d.markedSync = synced
-		if synced {
+		if synced && d.cfg.DryRun {
+			// Nothing was told to the kernel or systemd: no flag file.
+			d.log.Info("dry run: the clock would now count as synchronized (kernel and systemd not told)", "remaining", rem)
+		} else if synced {
 			d.log.Info("clock synchronized", "remaining", rem, "error_bound", d.lastEst.Error)
 			if err := d.env.MarkSynced(); err != nil {
 				d.log.Warn("could not mark the clock synchronized for systemd", "err", err)
