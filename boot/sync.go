@@ -47,7 +47,11 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 		return rep, err
 	}
 	if !cfg.Query && !cfg.Force && env.Run != nil {
-		if st, ok, err := statefile.ReadStatus(env.Run); err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
+		st, ok, err := statefile.ReadStatus(env.Run)
+		if err != nil {
+			log.Warn("ignoring the daemon's status file", "err", err)
+		}
+		if err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
 			rep.Action, rep.ExitCode = ActionNone, ExitOK
 			rep.Reason = "slewd run is keeping the clock (its status file is fresh): nothing to do; --force to slew anyway"
 			return rep, nil
