@@ -88,7 +88,7 @@ func TestQueryText(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{s.Addr(), ".GPS.", "-1.4999", "from 1 source, stratum 2", "the local clock is 1.5s ahead"} {
+	for _, want := range []string{s.Addr(), ".GPS.", "-1.4999", "from 1 source, best at stratum 1 (this clock: stratum 2)", "ST  REFID", "  1   .GPS.", "the local clock is 1.5s ahead"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
