@@ -265,10 +265,8 @@ func manPage(app *cli.App) (string, error) {
 		page = page[:i] + "\n.PP\n.EX\n" + roff(c.Description) + ".EE\n" + page[i:]
 	}
 	page += "\n.SH EXIT STATUS\n" +
-		".PP\n\\fBslewd boot\\fP\n.EX\n" + roff(bootExitCodes) + ".EE\n" +
-		".PP\n\\fBslewd sync\\fP\n.EX\n" + roff(syncExitCodes) + ".EE\n" +
-		".PP\n\\fBslewd wait\\fP\n.EX\n" + roff(waitExitCodes) + ".EE\n" +
-		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP): 0 done (with -q: measured), " +
+		".PP\n.EX\n" + roff(exitStatusTable) + ".EE\n" +
+		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP) keeps ntpdate's: 0 done (with -q: measured), " +
 		"1 no suitable server, the clock could not be adjusted or (without -q) the offset is beyond 2145 s, 2 bad arguments.\n" +
 		"\n.SH FILES\n" +
 		".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP\n" +
@@ -299,7 +297,7 @@ func TestManPage(t *testing.T) {
 		t.Fatalf("%s: %v (generate it: make man)", path, err)
 	}
 	for name, p := range map[string]string{"generated page": page, path: string(disk)} {
-		for _, want := range []string{".TH slewd 8", ".SH EXIT STATUS", "no usable time from the servers before --deadline",
+		for _, want := range []string{".TH slewd 8", ".SH EXIT STATUS", "Exit status, for every command:", "no usable time from the servers before --deadline",
 			"as 3, under --require-sync", "not synchronized before --timeout", "the offset is beyond what the adjtime slew can make",
 			"\\fBslewd ntpdate\\fP", "--forward-only", "/var/lib/slewd/highwater"} {
 			if !strings.Contains(p, want) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"strconv"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"slewd/boot"
 )
 
 // stubApp is the CLI with every command's action replaced: validation
@@ -232,5 +236,22 @@ func TestServerHints(t *testing.T) {
 	}
 	if n := ipv6PortNote("2001:db8::1"); n != "" {
 		t.Errorf("ipv6PortNote(2001:db8::1) = %q", n)
+	}
+}
+
+// The one exit-status table is in the man page and docs/deploy.md, and
+// names every status the commands use.
+func TestExitStatusTable(t *testing.T) {
+	for _, code := range []int{boot.ExitOK, boot.ExitError, boot.ExitUsage, boot.ExitNoSync, boot.ExitNoSyncRequired, boot.ExitRefused, boot.ExitNoPerm} {
+		if !strings.Contains(exitStatusTable, fmt.Sprintf("\n%4d  ", code)) {
+			t.Errorf("exit status %d is not in the table", code)
+		}
+	}
+	deploy, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(deploy), "```\n"+exitStatusTable+"\n```") {
+		t.Errorf("docs/deploy.md lacks the exit-status table exactly as cmd/slewd/exitcodes.go has it:\n%s", exitStatusTable)
 	}
 }
