@@ -82,7 +82,9 @@ SLEWD_RUN_OPTS="--dry-run --minpoll 16s"
 		"SLEWD_STATE_DIR="+filepath.Join(dir, "state"), "SLEWD_LOGFILE="+filepath.Join(dir, "slewd.log"))
 	script, _ := filepath.Abs("sysvinit/slewd")
 	run := func(action string) (string, int) {
-		cmd := exec.Command(unshare, "--user", "--map-root-user", "sh", script, action)
+		// tmpfs over /run and /var/lib: nothing reaches the host's.
+		cmd := exec.Command(unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
+			`mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec sh "$0" "$@"`, script, action)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		code := 0

@@ -370,7 +370,7 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		}
 		bin = link
 	}
-	cmd := exec.Command(unshare, append([]string{"--user", "--map-root-user", bin}, args...)...)
+	cmd := exec.Command(unshare, sandboxArgs(bin, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -383,6 +383,15 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		t.Fatal(err)
 	}
 	return out.String(), errOut.String(), code, took
+}
+
+// sandboxArgs are unshare's arguments to run bin in a user and mount
+// namespace with fresh tmpfs over /run and /var/lib: no clock rights, and
+// as root outside, no way to write the host's synchronized flag or
+// /var/lib/slewd either.
+func sandboxArgs(bin string, args ...string) []string {
+	return append([]string{"--user", "--map-root-user", "--mount", "sh", "-c",
+		`mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec "$0" "$@"`, bin}, args...)
 }
 
 func loopbackServers(t *testing.T, n int, cfg ntptest.ServerConfig) []string {
