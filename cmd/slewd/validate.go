@@ -59,6 +59,13 @@ var flagRules = map[string]rule{
 	"key":          uintIn(1, math.MaxUint32),
 	"servers-from": notEmpty(),
 
+	// Flags other branches add (configuration file, metrics, control
+	// socket): a path or address given as "" is refused; their own
+	// checks (a parse, a listen) say the rest.
+	"config":         notEmpty(),
+	"metrics-listen": notEmpty(),
+	"control-socket": notEmpty(),
+
 	// run.
 	"max-offset":     durationIn(time.Millisecond, 365*24*time.Hour),
 	"max-slew-rate":  slewRateRule(),
@@ -149,10 +156,9 @@ func validateFlags(c *cli.Context) error {
 		}
 		name := f.Names()[0]
 		r, ok := ruleFor(c.Command.Name, name)
-		if !ok {
-			return cli.Exit(fmt.Sprintf("slewd %s: internal error: --%s has no validation rule", c.Command.Name, name), 1)
-		}
-		if r.check == nil {
+		if !ok || r.check == nil {
+			// TestFlagValidationTable fails for a flag without a row;
+			// at run time it is let through rather than break the command.
 			continue
 		}
 		if err := r.check(c, name); err != nil {
