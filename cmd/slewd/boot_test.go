@@ -269,8 +269,9 @@ func manPage(app *cli.App) (string, error) {
 		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP) keeps ntpdate's: 0 done (with -q: measured), " +
 		"1 no suitable server, the clock could not be adjusted or (without -q) the offset is beyond 2145 s, 2 bad arguments.\n" +
 		"\n.SH FILES\n" +
-		".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP\n" +
-		".TP\n/var/lib/slewd/highwater\nthe high-water mark of known-good time (\\fBslewd boot --restore-from-high-water\\fP)\n" +
+		".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP (ignored beyond \\(+-500 ppm)\n" +
+		".TP\n/var/lib/slewd/lock\nthe PID of the \\fBslewd run\\fP that owns the state directory, under flock(2): a second one is refused\n" +
+		".TP\n/var/lib/slewd/highwater\nthe high-water mark of known-good time (\\fBslewd boot --restore-from-high-water\\fP; ignored if more than 10 years after the build)\n" +
 		".TP\n/run/slewd/status.json\nthe daemon's state for \\fBslewd wait\\fP and \\fBslewd sync\\fP\n" +
 		".TP\n/run/systemd/timesync/synchronized\ntouched when the clock is synchronized (time-sync.target)\n" +
 		".TP\n/etc/default/slewd\nservers and options for the systemd units and the init script\n" +
