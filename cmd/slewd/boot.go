@@ -172,6 +172,9 @@ func oneShotError(c *cli.Context, cmd string, err error) error {
 		enc.SetIndent("", "  ")
 		enc.Encode(out)
 	}
+	if errors.Is(err, context.Canceled) {
+		return cli.Exit(cmd+": interrupted", code)
+	}
 	return cli.Exit(cmd+": "+err.Error(), code)
 }
 

@@ -271,8 +271,8 @@ func TestSignalsEndCommands(t *testing.T) {
 			if res.afterSignal > time.Second {
 				t.Errorf("exited %v after %v", res.afterSignal, tc.sig)
 			}
-			if res.code == 0 && tc.args[0] != "run" {
-				t.Errorf("an interrupted %s exited 0: %q", tc.args[0], res.stderr)
+			if tc.args[0] != "run" && (res.code != 1 || !strings.Contains(res.stderr, "interrupted")) {
+				t.Errorf("an interrupted %s: exit %d, %q; want 1 and \"interrupted\"", tc.args[0], res.code, res.stderr)
 			}
 		})
 	}
