@@ -138,6 +138,24 @@ func pollCombo(c *cli.Context) error {
 	return nil
 }
 
+// quorumCombo: --min-sources no more than the sources given (servers as
+// flags and arguments, pools times --pool-size), which could never agree.
+// Sources from --servers-from are counted when the file is read.
+func quorumCombo(c *cli.Context) error {
+	n := c.Int("min-sources")
+	if n == 0 || len(c.StringSlice("servers-from")) > 0 {
+		return nil
+	}
+	servers := len(nonEmpty(slices.Concat(c.StringSlice("server"), c.Args().Slice())))
+	pools := len(nonEmpty(slices.Clone(c.StringSlice("pool"))))
+	have := servers + pools*c.Int("pool-size")
+	if have > 0 && n > have {
+		return fmt.Errorf("--min-sources %d but only %d source(s) given (%d server(s), %d pool(s) of --pool-size %d): they could never agree",
+			n, have, servers, pools, c.Int("pool-size"))
+	}
+	return nil
+}
+
 // ruleFor returns the rule of a command's flag.
 func ruleFor(cmd, name string) (rule, bool) {
 	if r, ok := flagRules[cmd+"."+name]; ok {
@@ -168,6 +186,9 @@ func validateFlags(c *cli.Context) error {
 	combos := comboRules[c.Command.Name]
 	if hasFlag(c, "minpoll") {
 		combos = append(combos, pollCombo)
+	}
+	if hasFlag(c, "min-sources") {
+		combos = append(combos, quorumCombo)
 	}
 	for _, check := range combos {
 		if err := check(c); err != nil {

@@ -195,6 +195,8 @@ func TestFlagValidationInstances(t *testing.T) {
 		{[]string{"run", "--poll=64s", "--minpoll=1h", "--maxpoll=2h"}, "--poll 1m4s is shorter than --minpoll 1h0m0s"},
 		{[]string{"run", "--minpoll=2h"}, "--minpoll 2h0m0s is longer than --maxpoll"},
 		{[]string{"simulate", "--plot="}, `--plot "": give a non-empty value`},
+		{[]string{"query", "--min-sources=3", "a.example", "b.example"}, "--min-sources 3 but only 2 source(s) given"},
+		{[]string{"run", "--min-sources=9", "--pool=pool.ntp.org"}, "--min-sources 9 but only 4 source(s) given"},
 	} {
 		reached, stderr, code := runStub(tc.args...)
 		if reached || code != 2 || !strings.Contains(stderr, tc.want) {
