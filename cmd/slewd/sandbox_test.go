@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,9 +44,23 @@ type sandboxResult struct {
 	afterSignal    time.Duration // how long it took to exit after the signal
 }
 
+// syncBuffer is a bytes.Buffer that a test may read while a process writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
 // inSandbox runs `slewd args...` in the sandbox; with sig non-zero it
-// sends sig to slewd after a delay and measures how fast it ends.
-func inSandbox(t *testing.T, after time.Duration, sig syscall.Signal, args ...string) sandboxResult {
+// sends sig to slewd after a delay (or, with a string for after, once its
+// standard error says that) and measures how fast it ends.
+func inSandbox(t *testing.T, after any, sig syscall.Signal, args ...string) sandboxResult {
 	t.Helper()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
@@ -62,7 +77,7 @@ func inSandbox(t *testing.T, after time.Duration, sig syscall.Signal, args ...st
 	pidFile, list := filepath.Join(dir, "pid"), filepath.Join(dir, "list")
 	cmd := exec.Command(unshare, append([]string{"--user", "--map-root-user", "--mount", "sh", "-c", sandboxScript, "sandbox"}, args...)...)
 	cmd.Env = append(os.Environ(), "SLEWD_BIN="+bin, "SLEWD_PIDFILE="+pidFile, "SLEWD_LIST="+list)
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -82,7 +97,16 @@ func inSandbox(t *testing.T, after time.Duration, sig syscall.Signal, args ...st
 		if pid <= 0 {
 			t.Fatal("slewd did not start in the sandbox")
 		}
-		time.Sleep(after)
+		switch a := after.(type) {
+		case time.Duration:
+			time.Sleep(a)
+		case string:
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !strings.Contains(errOut.String(), a); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			// A few control steps more: what it writes after saying so.
+			time.Sleep(500 * time.Millisecond)
+		}
 		syscall.Kill(pid, sig)
 		start := time.Now()
 		select {
@@ -187,7 +211,7 @@ func TestDryRunSandbox(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		sig  bool // a daemon: stopped with SIGTERM after 4 s
+		sig  bool // a daemon: stopped with SIGTERM once it has planned a slew
 		code int
 	}{
 		{"run, default dirs", []string{"run", "--dry-run", "--server", servers}, true, 0},
@@ -208,7 +232,7 @@ func TestDryRunSandbox(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var res sandboxResult
 			if tc.sig {
-				res = inSandbox(t, 4*time.Second, syscall.SIGTERM, tc.args...)
+				res = inSandbox(t, "dry run: would slew", syscall.SIGTERM, tc.args...)
 			} else {
 				res = inSandbox(t, 0, 0, tc.args...)
 			}
