@@ -307,7 +307,7 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 		return nil
 	}
 	if d.panicked {
-		d.log.Info("the clock is back within --max-offset; correcting it", "offset", est.Offset)
+		d.log.Info(d.claim("the clock is back within --max-offset; correcting it"), "offset", est.Offset)
 		d.panicked = false
 	}
 	// The servo takes the fresh sample behind the estimate, moved onto the
@@ -393,7 +393,7 @@ func (d *Discipline) Remeasure() { d.env.Client.PollNow() }
 func (d *Discipline) shutdown(cause error) error {
 	d.env.Notify("STOPPING=1")
 	if cause != nil && !errors.Is(cause, context.Canceled) {
-		d.log.Error("stopping on an error; handing the clock back first", "err", cause)
+		d.log.Error(d.claim("stopping on an error; handing the clock back first"), "err", cause)
 	}
 	d.saveDrift()
 	d.saveHighWater()
