@@ -144,4 +144,3 @@ func (d *Discipline) checkSources() {
 		d.log.Warn(fmt.Sprintf("and %d more source(s) not usable, %d usable again (slewd query shows each)", failing, recovered))
 	}
 }
-
