@@ -169,7 +169,15 @@ func (o *ntpdateOptions) setValue(flag byte, val string) error {
 			return fmt.Errorf("timeout %s is undecodeable", val)
 		}
 		o.timeout = time.Duration(f * float64(time.Second))
-	case 'e', 'o': // authentication delay, NTP version: beevik/ntp decides
+	case 'e': // authentication delay: checked as ntpdate does, then unused
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f >= 1 {
+			return fmt.Errorf("encryption delay %s is unlikely", val)
+		}
+	case 'o': // NTP version: checked, then beevik/ntp decides (4)
+		if n, err := strconv.Atoi(val); err != nil || n < 1 || n > 4 {
+			return fmt.Errorf("NTP version %s is invalid", val)
+		}
 	}
 	return nil
 }
