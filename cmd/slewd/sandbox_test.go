@@ -289,6 +289,7 @@ func TestSignalsEndCommands(t *testing.T) {
 		{"boot, SIGINT", syscall.SIGINT, []string{"boot", "--dry-run", "--deadline", "1h", "--timeout", "10m", silent}},
 		{"ntpdate -q, SIGTERM", syscall.SIGTERM, []string{"ntpdate", "-q", "-t", "3600", silent}},
 		{"run, SIGINT", syscall.SIGINT, []string{"run", "--dry-run", "--timeout", "10m", silent}},
+		{"simulate a month, SIGINT", syscall.SIGINT, []string{"simulate", "--duration", "720h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := inSandbox(t, 700*time.Millisecond, tc.sig, tc.args...)
