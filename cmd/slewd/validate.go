@@ -363,12 +363,41 @@ func intIn(lo, hi int64) rule {
 	r := rule{kind: "int", min: float64(lo), max: float64(hi)}
 	r.allowed = fmt.Sprintf("give a whole number from %d to %d", lo, hi)
 	r.check = func(c *cli.Context, name string) error {
-		if v := int64(c.Int(name)); v < lo || v > hi {
+		v := int64(c.Int(name))
+		if raw, ok := envValue(c, name); ok {
+			// urfave/cli parses a variable as 64 bits and truncates it to
+			// int (32 bits on arm): look at the value as written.
+			n, err := strconv.ParseInt(raw, 0, 64)
+			if err != nil || n != v {
+				return errors.New(r.allowed)
+			}
+		}
+		if v < lo || v > hi {
 			return errors.New(r.allowed)
 		}
 		return nil
 	}
 	return r
+}
+
+// envValue is the raw value of the variable that set a flag, when the
+// command line did not.
+func envValue(c *cli.Context, name string) (string, bool) {
+	if onCommandLine(c, name) {
+		return "", false
+	}
+	for _, f := range c.Command.Flags {
+		ev, ok := f.(interface{ GetEnvVars() []string })
+		if !ok || !slices.Contains(f.Names(), name) {
+			continue
+		}
+		for _, e := range ev.GetEnvVars() {
+			if v, set := os.LookupEnv(e); set && strings.TrimSpace(v) != "" {
+				return strings.TrimSpace(v), true
+			}
+		}
+	}
+	return "", false
 }
 
 func uintIn(lo, hi uint64) rule {
@@ -378,6 +407,11 @@ func uintIn(lo, hi uint64) rule {
 		v := uint64(c.Uint(name))
 		if v == 0 && !c.IsSet(name) {
 			return nil // not given
+		}
+		if raw, ok := envValue(c, name); ok {
+			if n, err := strconv.ParseUint(raw, 0, 64); err != nil || n != v {
+				return errors.New(r.allowed) // truncated to 32 bits
+			}
 		}
 		if v < lo || v > hi {
 			return errors.New(r.allowed)
