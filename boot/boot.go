@@ -42,8 +42,11 @@ type Config struct {
 	// RestoreHighWater moves the clock forward to the high-water mark when
 	// no estimate arrives.
 	RestoreHighWater bool
-	DryRun           bool
-	SyncThreshold    time.Duration // 0: DefaultSyncThreshold
+	// Built is the binary's build time: a high-water mark implausibly far
+	// past it is refused (statefile.CheckHighWater); zero for no bound.
+	Built         time.Time
+	DryRun        bool
+	SyncThreshold time.Duration // 0: DefaultSyncThreshold
 }
 
 // Report is what a one-shot command did.
@@ -241,7 +244,7 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	rep.NoSync = none
 	rep.Details = none.Details
 	rep.Action = ActionNone
-	rep.Reason = "no usable time from the servers: " + none.Error()
+	rep.Reason = "no usable time from the servers: " + Summary(none)
 	rep.ExitCode = ExitNoSync
 	if cfg.RequireSync {
 		rep.ExitCode = ExitNoSyncRequired
@@ -250,10 +253,14 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 		return rep, nil
 	}
 	mark, ok, err := statefile.ReadHighWater(env.State)
+	if err == nil && ok {
+		err = statefile.CheckHighWater(mark, cfg.Built)
+	}
 	rep.HighWater.Mark, rep.HighWater.Err = mark, err
 	if err != nil || !ok {
 		if err != nil {
 			log.Warn("cannot restore the high-water mark", "err", err)
+			rep.Reason += "; high-water mark ignored: " + err.Error()
 		}
 		return rep, nil
 	}
@@ -265,10 +272,11 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	rep.Action, rep.Step, rep.Offset = ActionStep, step, step
 	rep.Reason += fmt.Sprintf("; the clock was %v behind the high-water mark %s: stepping it forward to the mark",
 		step, mark.UTC().Format(time.RFC3339))
-	log.Warn("no NTP estimate: moving the clock forward to the high-water mark", "mark", mark, "step", step, "dry_run", cfg.DryRun)
 	if cfg.DryRun {
+		log.Warn("dry run: without an NTP estimate, the clock would be moved forward to the high-water mark", "mark", mark, "step", step)
 		return rep, nil
 	}
+	log.Warn("no NTP estimate: moving the clock forward to the high-water mark", "mark", mark, "step", step)
 	if err := stepClock(c, env.Run, "slewd boot", step); err != nil {
 		return rep, err
 	}

@@ -18,10 +18,9 @@ type SyncConfig struct {
 	Deadline time.Duration
 	// Query measures and reports only (ntpdate -q, -d; slewd sync --dry-run).
 	Query bool
-	// Step is ntpdate -b: step whatever the offset, but forward only
-	// unless AllowBackwardStep.
-	Step              bool
-	AllowBackwardStep bool
+	// Step is ntpdate -b: step whatever the offset, but forward only (a
+	// clock that is ahead is slewed; `slewd boot` steps it back).
+	Step bool
 	// Force runs even when `slewd run` is keeping the clock (a fresh
 	// status file in the run directory); otherwise sync stands aside.
 	Force         bool
@@ -48,7 +47,11 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 		return rep, err
 	}
 	if !cfg.Query && !cfg.Force && env.Run != nil {
-		if st, ok, err := statefile.ReadStatus(env.Run); err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
+		st, ok, err := statefile.ReadStatus(env.Run)
+		if err != nil {
+			log.Warn("ignoring the daemon's status file", "err", err)
+		}
+		if err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
 			rep.Action, rep.ExitCode = ActionNone, ExitOK
 			rep.Reason = "slewd run is keeping the clock (its status file is fresh): nothing to do; --force to slew anyway"
 			return rep, nil
@@ -73,7 +76,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	case errors.As(err, &none):
 		rep.NoSync, rep.Details = none, none.Details
 		rep.Action, rep.ExitCode = ActionNone, ExitNoSync
-		rep.Reason = "no usable time from the servers: " + none.Error()
+		rep.Reason = "no usable time from the servers: " + Summary(none)
 		return rep, nil
 	case err != nil:
 		return rep, err
@@ -82,7 +85,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 
 	policy := Policy{NeverStep: true}
 	if cfg.Step {
-		policy = Policy{StepThreshold: 0, ForwardOnly: !cfg.AllowBackwardStep}
+		policy = Policy{StepThreshold: 0, ForwardOnly: true}
 	}
 	rd, err := decide(ctx, env.Net, est, policy, cfg.Query, &rep)
 	if err != nil {

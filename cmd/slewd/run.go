@@ -84,6 +84,13 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if !c.Bool("dry-run") {
+		release, err := prepareDirs(c.String("state-dir"), c.String("run-dir"))
+		if err != nil {
+			return cli.Exit(err.Error(), 1)
+		}
+		defer release()
+	}
 	var sys clock.System
 	loop := clock.NewSystemLoop(256)
 	client, err := ntpclient.NewClient(cfg, ntpclient.Env{Clock: sys, Loop: loop, Logger: log})

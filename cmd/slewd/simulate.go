@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -116,6 +118,9 @@ func simulateAction(c *cli.Context) error {
 		cfg.Log = c.App.ErrWriter
 	}
 	res, err := simulation.Run(c.Context, cfg)
+	if errors.Is(err, context.Canceled) {
+		return cli.Exit("slewd simulate: interrupted", 1)
+	}
 	if err != nil {
 		return err
 	}
