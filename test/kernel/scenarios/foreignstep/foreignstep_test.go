@@ -206,10 +206,12 @@ func TestPeriodicAgentFight(t *testing.T) {
 	if f.ErrorUS > 1000 {
 		t.Errorf("after the fight the clock is %.0f µs off", f.ErrorUS)
 	}
-	// The sampler sees at most the agent's windows (it may miss some:
-	// it reads 1 ms in every 20), each under 1 ms plus its resolution.
-	if smp.w.Count > f.AgentSteps+1 || smp.w.LongestAt(float64(c.Raw())/1e9) > 2e-3 {
-		t.Errorf("the sampler saw %d backward windows (longest %.6f s) for %d agent steps (+1 for the 5 s step)", smp.w.Count, smp.w.Longest, f.AgentSteps)
+	// The sampler sees no backward window but the agent's (it may miss
+	// some: it reads 200 µs in every 20 ms). Their length is the agent's
+	// to measure: between two bursts the sampler cannot tell when one
+	// ended. None may still be open.
+	if open, _ := smp.w.Open(); smp.w.Count > f.AgentSteps || open {
+		t.Errorf("the sampler saw %d backward windows (open now: %v) for %d agent steps", smp.w.Count, open, f.AgentSteps)
 	}
 }
 
