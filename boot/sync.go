@@ -3,10 +3,8 @@ package boot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
-	"slewd/clock"
 	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 )
@@ -42,8 +40,8 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 		cfg.StatusMaxAge = statefile.DefaultStatusMaxAge
 	}
 	c, log := env.Net.Clock, env.log()
-	rep := Report{DryRun: cfg.Query, StartRaw: c.Raw()}
-	if _, err := ntpclient.NewClient(cfg.Client, env.Net); err != nil {
+	rep, err := begin(cfg.Client, env, cfg.Query)
+	if err != nil {
 		return rep, err
 	}
 	if !cfg.Query && !cfg.Force && env.Run != nil {
@@ -57,16 +55,9 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 			return rep, nil
 		}
 	}
-	if !cfg.Query {
-		if err := clock.CanAdjust(c); err != nil {
-			return rep, fmt.Errorf("cannot adjust the clock: %w (query only with -q / --dry-run)", err)
-		}
-	}
-	before, err := ReadKernel(c)
-	if err != nil {
+	if err := readBefore(c, cfg.Query, "adjust", "query only with -q / --dry-run", &rep); err != nil {
 		return rep, err
 	}
-	rep.Before = before
 
 	est, err := ntpclient.Measure(ctx, cfg.Client, env.Net, cfg.Deadline)
 	rep.Details = est.Details
@@ -107,11 +98,8 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	if rep.PreviousSingleshot != 0 {
 		log.Info("replaced a pending adjtime slew", "previous", rep.PreviousSingleshot)
 	}
-	ch, synced := StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
-	if err := SetStatus(c, ch); err != nil {
+	if err := finish(env, est, rd, cfg.SyncThreshold, &rep); err != nil {
 		return rep, err
 	}
-	rep.Synced = synced
-	saveHighWater(env, &rep, est.Error+rd.Width)
 	return rep, nil
 }

@@ -24,9 +24,6 @@ import (
 const (
 	defaultStateDir = "/var/lib/slewd"
 	defaultRunDir   = "/run/slewd"
-	// timesyncSyncedFile is what systemd-time-wait-sync watches: a
-	// slew-only client never "sets" the clock, so it must touch this.
-	timesyncSyncedFile = "/run/systemd/timesync/synchronized"
 )
 
 func init() {
@@ -166,16 +163,16 @@ func bootID() string {
 }
 
 func markTimesyncSynced() error {
-	if err := os.MkdirAll(filepath.Dir(timesyncSyncedFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(control.SystemdSyncedFile), 0o755); err != nil {
 		return err
 	}
 	now := time.Now()
-	f, err := os.OpenFile(timesyncSyncedFile, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(control.SystemdSyncedFile, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	f.Close()
-	return os.Chtimes(timesyncSyncedFile, now, now)
+	return os.Chtimes(control.SystemdSyncedFile, now, now)
 }
 
 // checkMaxSlewRate: --max-slew-rate between 500 ppm (ntpd's slew, and what

@@ -75,16 +75,16 @@ func writeDaemonText(w io.Writer, d daemonStatus) {
 		if t.Synchronized {
 			sync = "synchronized"
 		}
-		s += ": " + sync + ", offset now " + signedSeconds(t.CorrectionS)
+		s += ": " + sync + ", offset now " + control.SignedSeconds(t.CorrectionS)
 		if t.ErrorBoundS != nil {
-			s += " ± " + unsignedSeconds(*t.ErrorBoundS)
+			s += " ± " + control.UnsignedSeconds(*t.ErrorBoundS)
 		}
 		if t.Slewing && t.SlewEnd != nil {
 			verb := ", slewing for "
 			if t.Daemon.DryRun {
 				verb = ", would slew for "
 			}
-			s += verb + timeLeft(t.SlewLeftS)
+			s += verb + control.TimeLeft(t.SlewLeftS)
 		}
 		s += fmt.Sprintf(", %d sources agree", t.Sources)
 		if r := t.Reference; r != nil {
