@@ -174,11 +174,13 @@ func Write(w io.Writer, m *simulation.Metrics, p Info) error {
 					xc+dx, y(math.Log10(p.Bound))+14, anchor, label)
 			}
 		}
-		for i, mk := range p.Marks {
+		labelled := 0 // labels step down a line each, three deep, so close ones do not overlap
+		for _, mk := range p.Marks {
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#e67e22" stroke-dasharray="4 3"/>`+"\n", x(mk.At), x(mk.At), y0, y0+plotPanelH)
-			if pi == 0 {
+			if pi == 0 && mk.Label != "" {
 				anchor, dx := labelSide(x(mk.At), mk.Label)
-				fmt.Fprintf(&b, `<text class="mark" x="%.1f" y="%.0f" fill="#e67e22" text-anchor="%s">%s</text>`+"\n", x(mk.At)+dx, y0+14+12*float64(i%3), anchor, xmlEscape(mk.Label))
+				fmt.Fprintf(&b, `<text class="mark" x="%.1f" y="%.0f" fill="#e67e22" text-anchor="%s">%s</text>`+"\n", x(mk.At)+dx, y0+14+12*float64(labelled%3), anchor, xmlEscape(mk.Label))
+				labelled++
 			}
 		}
 	}

@@ -22,6 +22,29 @@ func RunInfo(cfg simulation.Config, res *simulation.Result) Info {
 	if cfg.StepBy != 0 {
 		p.Marks = append(p.Marks, Mark{At: cfg.StepAt.Seconds(), Label: "stepped " + plusSign(cfg.StepBy.Seconds()) + signedHuman(cfg.StepBy.Seconds()) + " from outside"})
 	}
+	if cfg.AgentPeriod > 0 {
+		p.Marks = append(p.Marks, Mark{At: cfg.AgentStart.Seconds(), Label: "agent starts"})
+	}
+	if cfg.SuspendFor > 0 {
+		p.Marks = append(p.Marks, Mark{At: cfg.SuspendAt.Seconds(), Label: "suspended " + signedHuman(cfg.SuspendFor.Seconds())})
+	}
+	// REALTIME's backward windows, drawn as spans (one undone at the same
+	// virtual instant has none to draw); one label says how many.
+	if bw := res.Metrics.Backward; len(bw.Windows) > 0 {
+		for i, l := range bw.Windows {
+			if l > 0 {
+				p.Marks = append(p.Marks, Mark{At: bw.Starts[i], Until: bw.Starts[i] + l})
+			}
+		}
+		label := fmt.Sprintf("REALTIME went back %d times, the longest for %s", len(bw.Windows), signedHuman(bw.Longest))
+		if len(bw.Windows) == 1 {
+			label = "REALTIME went back for " + signedHuman(bw.Longest)
+		}
+		if bw.Longest == 0 {
+			label += " (undone at once)"
+		}
+		p.Marks = append(p.Marks, Mark{At: bw.Starts[0], Label: label})
+	}
 	servers := fmt.Sprintf("%d servers", cfg.Servers)
 	if cfg.Servers == 1 {
 		servers = "1 server"
