@@ -32,9 +32,12 @@ func init() {
 		Usage:     "run the daemon: poll NTP servers and correct the clock by slewing only",
 		ArgsUsage: "[SERVER...]",
 		Description: "Polls the servers, rejects falsetickers, and slews CLOCK_REALTIME (never\n" +
-			"steps it) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
+			"back) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
 			"under 9 minutes. It pumps the kernel PLL second by second, so if it is\n" +
 			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME.\n" +
+			"A clock behind by more than --step-forward-over is stepped forward (that\n" +
+			"harms no program); a step back by another program is undone at once\n" +
+			"(--undo-foreign-steps), and other programs' slews are taken back.\n" +
 			"An offset beyond --max-offset is not slewed: use `slewd boot` to step once.",
 		Flags: append(clientFlags(),
 			&cli.DurationFlag{Name: "max-offset", Value: 1000 * time.Second, EnvVars: []string{"SLEWD_MAX_OFFSET"},
