@@ -5,6 +5,12 @@ go 1.26.0
 require golang.org/x/sys v0.49.0
 
 require (
+	github.com/aead/cmac v0.0.0-20160719120800-7af84192f0b1 // indirect
+	github.com/beevik/nts v0.3.2 // indirect
+	github.com/secure-io/siv-go v0.0.0-20180922214919-5ff40651e2c4 // indirect
+)
+
+require (
 	github.com/beevik/ntp v1.6.0
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect

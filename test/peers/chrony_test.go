@@ -72,6 +72,7 @@ type chronyConfig struct {
 	Offset   float64  // with Upstream: serve its time shifted by this many seconds
 	Keys     []string // keyfile lines
 	IPv6     bool     // also listen on [::1]
+	Extra    []string // further chrony.conf lines (NTS: ntsserverkey, ntsservercert, ntsport)
 }
 
 // startChrony starts a server and waits until it serves what it was told
@@ -112,6 +113,9 @@ func tryChrony(t testing.TB, cfg chronyConfig) (*chronyServer, error) {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&conf, "keyfile %s\n", keys)
+	}
+	for _, l := range cfg.Extra {
+		fmt.Fprintln(&conf, l)
 	}
 	fmt.Fprintf(&conf, "cmdport 0\nbindcmdaddress /\npidfile %s/chronyd.pid\n", dir)
 	confPath := filepath.Join(dir, "chrony.conf")
@@ -241,9 +245,12 @@ type queryResult struct {
 	Error   string `json:"error"`
 	Sources []struct {
 		Address  string   `json:"address"`
+		Addr     string   `json:"addr"`
+		Reach    int      `json:"reach"`
 		OffsetS  *float64 `json:"offset_s"`
 		DelayS   *float64 `json:"delay_s"`
 		Stratum  int      `json:"stratum"`
+		Samples  int      `json:"samples"`
 		Selected bool     `json:"selected"`
 		Reason   string   `json:"reason"`
 	} `json:"sources"`
