@@ -55,6 +55,8 @@ type keParams struct {
 	port    int
 	roots   *x509.CertPool // nil: the system's
 	timeout time.Duration
+	// dialTLS, if set, opens the TLS connection instead of TCP (fuzzing).
+	dialTLS func(network, addr string, cfg *tls.Config) (*tls.Conn, error)
 }
 
 // keyExchange runs NTS-KE with the server: TLS 1.3 verified against
@@ -66,6 +68,9 @@ func keyExchange(p keParams) (*ntsSession, error) {
 	dial := func(network, addr string, cfg *tls.Config) (*tls.Conn, error) {
 		if !allowed.Load() {
 			return nil, errCookiesUsedUp
+		}
+		if p.dialTLS != nil {
+			return p.dialTLS(network, addr, cfg)
 		}
 		d := &net.Dialer{Timeout: p.timeout}
 		c, err := tls.DialWithDialer(d, network, addr, cfg)
