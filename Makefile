@@ -35,7 +35,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: lint cross test-unit test-units test-deb test-kernel test-peers
+test: lint cross test-unit test-units test-deb test-kernel test-peers fuzz-ci
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).
@@ -140,3 +140,24 @@ debian-units:
 # daemons' gating against Debian's real postfix and dovecot units.
 test-deb: deb debian-units
 	dist/deb/test-deb.sh $(DEB_BUILD) $(DEBIAN_UNITS_CACHE)
+
+# ------------------------------------------------------------------ fuzzing
+# make fuzz runs every Fuzz target of the module (found with go test -list,
+# so a new one cannot be left out) for FUZZTIME each, one after the other;
+# fuzz-ci (in `make test`) does the same for 5 s each. What a target finds
+# lands in its package's testdata/fuzz/NAME, the checked-in corpus that
+# plain `go test` replays.
+FUZZTIME ?= 30s
+FUZZENV := SLEWD_SKIP_KERNEL=1 SLEWD_SKIP_PEERS=1
+.PHONY: fuzz fuzz-ci
+fuzz:
+	@set -e; $(FUZZENV) $(GO) test -list '^Fuzz' ./... | \
+		awk '/^Fuzz/ { n[++c] = $$1 } /^ok / { for (i = 1; i <= c; i++) print $$2, n[i]; c = 0 }' | \
+		{ count=0; while read -r pkg name; do \
+			echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
+			$(FUZZENV) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			count=$$((count + 1)); \
+		done; echo "fuzz: $$count targets, $(FUZZTIME) each"; test $$count -gt 0; }
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=5s

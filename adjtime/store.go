@@ -119,7 +119,9 @@ func ReadDrift(st Store) (d Drift, ok bool, err error) {
 	if err == nil && len(f) > 1 {
 		d.SigmaPPM, err = strconv.ParseFloat(f[1], 64)
 	}
-	if err != nil || d.FreqPPM != d.FreqPPM || d.FreqPPM > 100500 || d.FreqPPM < -100500 {
+	// A NaN or infinite sigma would weigh the remembered frequency as
+	// certain or worthless in every later estimate (FuzzDrift).
+	if err != nil || d.FreqPPM != d.FreqPPM || d.FreqPPM > 100500 || d.FreqPPM < -100500 || !(d.SigmaPPM >= 0 && d.SigmaPPM <= 1e6) {
 		return Drift{}, false, fmt.Errorf("drift file %q is not \"FREQ_PPM SIGMA_PPM\": delete it and slewd will measure the frequency again", strings.TrimSpace(string(b)))
 	}
 	return d, true, nil

@@ -76,7 +76,30 @@ func (j *Journal) read() (journalEntry, bool, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return e, false, fmt.Errorf("slew journal %q is not JSON (%v)", strings.TrimSpace(string(b)), err)
 	}
+	// Recovery sets the base tick and frequency: a damaged journal must
+	// not set a tick the kernel takes but no slewd ever sets (FuzzJournal).
+	if e.Active && !journalValues(e) {
+		return journalEntry{}, false, fmt.Errorf("slew journal %q records a tick outside %d..%d or a frequency beyond ±%d ppm",
+			truncateJournal(b), clock.MinTick, clock.MaxTick, clock.MaxFreqPPM)
+	}
 	return e, true, nil
+}
+
+// journalValues says whether an entry's ticks and frequencies are ones
+// the kernel takes (and slewd sets).
+func journalValues(e journalEntry) bool {
+	const maxFreq = clock.MaxFreqPPM << 16 // ADJ_FREQUENCY's scaled ppm
+	inTick := func(t int64) bool { return t >= clock.MinTick && t <= clock.MaxTick }
+	inFreq := func(f int64) bool { return f >= -maxFreq && f <= maxFreq }
+	return inTick(e.BaseTick) && inTick(e.BulkTick) && inFreq(e.BaseFreq) && inFreq(e.BulkFreq)
+}
+
+func truncateJournal(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
 }
 
 type tickBulk struct {

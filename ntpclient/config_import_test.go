@@ -143,6 +143,8 @@ func FuzzImportConfig(f *testing.F) {
 	f.Add(chronyConf)
 	f.Add("server 192.0.2.1 port 1 key 4294967295 minpoll 24 maxpoll -7\npool p.example maxsources 16\n")
 	f.Add("server -6 -4 ::1\n")
+	f.Add("server nts.example nts ntsport 4461 maxdelay 0.1\nserver a.example key 3 minsamples 4 trust require\npool p.example nts\n")
+	f.Add("server 192.0.2.1 autokey\nserver b.example nts port 123 certset 2\nntstrustedcerts /etc/ca.pem\n")
 	f.Fuzz(func(t *testing.T, conf string) {
 		imp, err := ImportConfig(strings.NewReader(conf), "fuzz")
 		if err != nil {

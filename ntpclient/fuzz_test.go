@@ -5,6 +5,8 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 
 // Spec parsing: never panics, and what it accepts prints back to itself.
 func FuzzParseSource(f *testing.F) {
-	for _, s := range []string{"pool.ntp.org", "a.b:123", "[::1]:123", "::1", "1.2.3.4", "[fe80::1%eth0]:1", "x:", "[", "1.2.3.256", "ntp://x"} {
+	for _, s := range []string{"pool.ntp.org", "a.b:123", "[::1]:123", "::1", "1.2.3.4", "[fe80::1%eth0]:1", "x:", "[", "1.2.3.256", "ntp://x", "nts://time.example.org", "NTS://[::1]:4460", "nts://", "nts://1.2.3.4:0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -47,6 +49,46 @@ func FuzzParseKey(f *testing.F) {
 		spec := KeyTypes[k.Type]
 		if k.ID == 0 || len(k.Secret) < spec.MinKey || len(k.Secret) > spec.MaxKey {
 			t.Fatalf("%q → %v with %d bytes", s, k, len(k.Secret))
+		}
+	})
+}
+
+// Key files: whatever a file holds, ReadKeyFile returns key id with a
+// secret of the size its type needs, the first line for that id as
+// ParseKey reads it, or an error that names the file and never shows the
+// secret.
+func FuzzKeyFile(f *testing.F) {
+	f.Add("# chrony keys\n1 SHA256 HEX:6c4f1e2a9b3d5c7e8f00112233445566\n2 AES128 HEX:000102030405060708090a0b0c0d0e0f\n", uint32(2))
+	f.Add("1 MD5 ASCII:secretword\n1 SHA1 HEX:00\n", uint32(1))
+	f.Add("! comment\n; comment\n7 AES256 HEX:zz00112233445566778899aabbccddeeff00112233445566778899aabbccddee\n", uint32(7))
+	f.Add("9 SHA512 longsecretlongsecret extra\n", uint32(9))
+	f.Add("", uint32(1))
+	f.Fuzz(func(t *testing.T, content string, id uint32) {
+		path := filepath.Join(t.TempDir(), "keys")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k, err := ReadKeyFile(path, id)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), path) && !strings.Contains(err.Error(), "key file") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			for _, line := range strings.Split(content, "\n") {
+				f := strings.Fields(line)
+				if len(f) < 2 {
+					continue
+				}
+				secret := f[len(f)-1]
+				secret = strings.TrimPrefix(strings.TrimPrefix(secret, "HEX:"), "ASCII:")
+				if len(secret) >= 8 && strings.Contains(err.Error(), secret) {
+					t.Fatalf("error %q shows the secret %q", err, secret)
+				}
+			}
+			return
+		}
+		spec, ok := KeyTypes[k.Type]
+		if !ok || k.ID != id || len(k.Secret) < spec.MinKey || len(k.Secret) > spec.MaxKey {
+			t.Fatalf("key %v with %d bytes for id %d", k, len(k.Secret), id)
 		}
 	})
 }
@@ -216,7 +258,7 @@ func FuzzReply(f *testing.F) {
 
 // The fuzz corpora in testdata must stay loadable.
 func TestFuzzCorporaPresent(t *testing.T) {
-	for _, name := range []string{"FuzzParseSource", "FuzzFilter", "FuzzReply"} {
+	for _, name := range []string{"FuzzParseSource", "FuzzParseKey", "FuzzKeyFile", "FuzzFilter", "FuzzReply", "FuzzImportConfig", "FuzzNTSReply", "FuzzNTSKE"} {
 		if entries, err := os.ReadDir("testdata/fuzz/" + name); err != nil || len(entries) == 0 {
 			t.Errorf("no seed corpus for %s: %v", name, err)
 		}
