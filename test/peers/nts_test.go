@@ -146,6 +146,18 @@ func TestNTSChrony(t *testing.T) {
 	if len(r.Sources) != 1 || !r.Sources[0].Selected || r.Sources[0].Address != srv.URL() || r.Sources[0].Samples < 8 {
 		t.Fatalf("sources %+v, want %s selected with at least 8 samples", r.Sources, srv.URL())
 	}
+	// The same source imported from a chrony.conf line.
+	conf := filepath.Join(dir, "chrony.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("server 127.0.0.1 iburst nts ntsport %d maxdelay 0.5\n", srv.KEPort)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	imp, stderr, code := slewdQuery(t, "--nts-ca", ca.CAFile, "--servers-from", conf, "--samples", "2", "--interval", "20ms")
+	if code != 0 || imp.Estimate == nil || len(imp.Sources) != 1 || imp.Sources[0].Address != srv.URL() {
+		t.Fatalf("--servers-from %s: exit %d, %+v: %s", conf, code, imp.Sources, stderr)
+	}
+	if !strings.Contains(stderr, "maxdelay 0.5 ignored: it would have dropped samples") {
+		t.Errorf("the import does not say what maxdelay would have done: %s", stderr)
+	}
 	plain, stderr, code := slewdQuery(t, "--samples", "4", "--interval", "20ms", srv.Addr())
 	if code != 0 || plain.Estimate == nil {
 		t.Fatalf("plain NTP: exit %d: %s", code, stderr)
