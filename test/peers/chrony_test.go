@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,11 @@ type chronyServer struct {
 	Port int
 	dir  string
 	cmd  *exec.Cmd
+	stop func()
 }
+
+// Stop stops the server before the test's end (it is stopped then anyway).
+func (s *chronyServer) Stop() { s.stop() }
 
 // Addr is the server's IPv4 address with its port.
 func (s *chronyServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
@@ -72,6 +77,7 @@ type chronyConfig struct {
 	Offset   float64  // with Upstream: serve its time shifted by this many seconds
 	Keys     []string // keyfile lines
 	IPv6     bool     // also listen on [::1]
+	Port     int      // the NTP port; 0: a free one
 	Extra    []string // further chrony.conf lines (NTS: ntsserverkey, ntsservercert, ntsport)
 }
 
@@ -92,7 +98,10 @@ func startChrony(t testing.TB, cfg chronyConfig) *chronyServer {
 }
 
 func tryChrony(t testing.TB, cfg chronyConfig) (*chronyServer, error) {
-	port := freePort(t, cfg.IPv6)
+	port := cfg.Port
+	if port == 0 {
+		port = freePort(t, cfg.IPv6)
+	}
 	dir := t.TempDir()
 	var conf bytes.Buffer
 	fmt.Fprintf(&conf, "port %d\nbindaddress 127.0.0.1\nallow 127.0.0.1\n", port)
@@ -150,7 +159,8 @@ func tryChrony(t testing.TB, cfg chronyConfig) (*chronyServer, error) {
 		log, _ := os.ReadFile(filepath.Join(dir, "chronyd.log"))
 		return nil, fmt.Errorf("%v\nchronyd log:\n%s", err, log)
 	}
-	t.Cleanup(stop)
+	s.stop = sync.OnceFunc(stop)
+	t.Cleanup(s.stop)
 	return s, nil
 }
 

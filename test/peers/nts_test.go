@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/big"
 	"net"
@@ -121,8 +122,14 @@ func (s ntsServer) URL() string { return fmt.Sprintf("nts://127.0.0.1:%d", s.KEP
 // startNTSChrony starts chronyd serving NTS with ca's server certificate.
 func startNTSChrony(t testing.TB, ca testCA, stratum int) ntsServer {
 	t.Helper()
-	ke := freeTCPPort(t)
-	srv := startChrony(t, chronyConfig{Stratum: stratum, Extra: []string{
+	return startNTSChronyAt(t, ca, stratum, 0, freeTCPPort(t))
+}
+
+// startNTSChronyAt starts it on NTP port port (0: a free one) and NTS-KE
+// port ke.
+func startNTSChronyAt(t testing.TB, ca testCA, stratum, port, ke int) ntsServer {
+	t.Helper()
+	srv := startChrony(t, chronyConfig{Stratum: stratum, Port: port, Extra: []string{
 		"ntsserverkey " + ca.KeyFile,
 		"ntsservercert " + ca.CertFile,
 		fmt.Sprintf("ntsport %d", ke),
@@ -356,4 +363,81 @@ func TestNTSFirstSampleTime(t *testing.T) {
 	if figures["nts"][runs/2] > 500*time.Millisecond {
 		t.Errorf("NTS on loopback takes %v to a first sample: far too long", figures["nts"][runs/2])
 	}
+}
+
+// chronyd restarted (same ports, new server keys): the cookies it gave
+// before are no use, it answers with an NTS NAK, and the client makes a
+// new key exchange at once and goes on with authenticated samples.
+func TestNTSNakAfterServerRestart(t *testing.T) {
+	ca := newTestCA(t, t.TempDir(), "restart")
+	srv := startNTSChrony(t, ca, 8)
+	roots, err := ntpclient.ReadNTSCA(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	loop := clock.NewSystemLoop(64)
+	c, err := ntpclient.NewClient(ntpclient.Config{Servers: []string{srv.URL()}, NTSRoots: roots, Burst: 2, BurstInterval: 200 * time.Millisecond},
+		ntpclient.Env{Clock: clock.System{}, Loop: loop, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	estimates := func(d time.Duration, want int) int {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		n := 0
+		for n < want {
+			ev, err := loop.Wait(ctx, c.Tick())
+			if err != nil {
+				break
+			}
+			if ev != nil {
+				if est, _ := c.Handle(ev); est != nil {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	c.Start()
+	if n := estimates(5*time.Second, 1); n != 1 {
+		t.Fatalf("no estimate from %s before the restart: %+v", srv.URL(), c.Reports())
+	}
+	srv.Stop()
+	startNTSChronyAt(t, ca, 8, srv.Port, srv.KEPort)
+	c.PollNow()
+	if n := estimates(10*time.Second, 2); n != 2 {
+		t.Fatalf("%d estimates after the restart, want 2: %+v\n%s", n, c.Reports(), logs.String())
+	}
+	if !strings.Contains(logs.String(), "NTS NAK") {
+		t.Errorf("no NTS NAK logged: the old cookies should have been refused\n%s", logs.String())
+	}
+	t.Logf("after the restart: %s", grepLines(logs.String(), "NTS"))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
