@@ -94,7 +94,7 @@ func (c *Client) finished() bool {
 		}
 	}
 	for _, s := range c.sources {
-		if s.lookup != 0 || s.query != 0 || (s.resolveAt >= 0 && s.addr == "") || s.queryable() || s.ke != 0 || s.keAt >= 0 {
+		if s.lookup != 0 || s.query != 0 || (s.resolveAt >= 0 && s.addr == "") || s.queryable() || s.ke != 0 || (s.keAt >= 0 && !s.done && s.stopped == "") {
 			return false
 		}
 	}

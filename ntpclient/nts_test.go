@@ -176,3 +176,24 @@ func TestNTSSourceProperties(t *testing.T) {
 		}
 	}
 }
+
+// A one-shot measurement whose last query drew an NTS NAK has nothing
+// more to do: no key exchange for queries it will not make.
+func TestNTSOneShotNakOnLastQuery(t *testing.T) {
+	p := testParams(Config{Burst: 1})
+	p.oneShot = true
+	sp, _ := ParseSource("nts://192.0.2.9")
+	s := newSource(p, 1, sp, nil)
+	c := &Client{}
+	c.sources = []*Source{s}
+	s.start(0)
+	ke := keyExchanges(s.Tick(0))
+	q := sends(s.Handle(time.Millisecond, KeyExchangedEvent{KE: ke[0].KE, Session: &ntsSession{ntpAddr: "192.0.2.9:123"}}))
+	if len(q) != 1 {
+		t.Fatal("no query")
+	}
+	acts := s.Handle(2*time.Millisecond, ReplyEvent{Query: q[0].Query, Reply: reply{kind: replyNTSNak, detail: "NTS NAK"}})
+	if len(keyExchanges(acts)) != 0 || timer(t, acts) != -1 || !c.finished() {
+		t.Errorf("after the NAK on the only query: %v, finished %v", acts, c.finished())
+	}
+}
