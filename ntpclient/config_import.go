@@ -41,8 +41,9 @@ func ReadConfigFile(path string) (Imported, error) {
 
 // ImportConfig reads `server` and `pool` lines (and what they need: the
 // key file) from an ntp.conf or chrony.conf, for migrating to slewd.
-// Options after the host are mapped where they mean something to slewd
-// (port, minpoll/maxpoll, key, maxsources), ignored otherwise; peers,
+// Options after the host go through ParseSourceLine: honoured (port,
+// minpoll/maxpoll, key, nts/ntsport, maxsources) or named in a note that
+// says what they would have meant, never dropped silently; peers,
 // reference clocks, noselect sources and include/confdir/sourcedir
 // directives are left out, each with a note. name is for the notes and
 // errors. An error means the file cannot be used as it is.
