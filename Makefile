@@ -36,7 +36,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: lint cross test-unit test-units test-deb test-kernel test-peers test-alerts
+test: lint cross test-unit test-units test-deb test-kernel test-peers test-alerts fuzz-ci
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).
@@ -159,3 +159,23 @@ promtool:
 
 test-alerts: promtool
 	SLEWD_REQUIRE_PROMTOOL=1 SLEWD_PROMTOOL_CACHE=$(PROMTOOL_CACHE) $(GO) test -count=1 -v ./test/alerts/
+# ------------------------------------------------------------------ fuzzing
+# make fuzz runs every Fuzz target of the module (found with go test -list,
+# so a new one cannot be left out) for FUZZTIME each, one after the other;
+# fuzz-ci (in `make test`) does the same for 5 s each. What a target finds
+# lands in its package's testdata/fuzz/NAME, the checked-in corpus that
+# plain `go test` replays.
+FUZZTIME ?= 30s
+FUZZENV := SLEWD_SKIP_KERNEL=1 SLEWD_SKIP_PEERS=1
+.PHONY: fuzz fuzz-ci
+fuzz:
+	@set -e; $(FUZZENV) $(GO) test -list '^Fuzz' ./... | \
+		awk '/^Fuzz/ { n[++c] = $$1 } /^ok / { for (i = 1; i <= c; i++) print $$2, n[i]; c = 0 }' | \
+		{ count=0; while read -r pkg name; do \
+			echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
+			$(FUZZENV) $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			count=$$((count + 1)); \
+		done; echo "fuzz: $$count targets, $(FUZZTIME) each"; test $$count -gt 0; }
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=5s

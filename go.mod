@@ -2,7 +2,13 @@ module slewd
 
 go 1.26.0
 
-require golang.org/x/sys v0.49.0
+require (
+	github.com/beevik/nts v0.3.2
+	github.com/secure-io/siv-go v0.0.0-20180922214919-5ff40651e2c4
+	golang.org/x/sys v0.49.0
+)
+
+require github.com/aead/cmac v0.0.0-20160719120800-7af84192f0b1 // indirect
 
 require (
 	github.com/beevik/ntp v1.6.0

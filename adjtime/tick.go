@@ -76,7 +76,30 @@ func (j *Journal) read() (journalEntry, bool, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return e, false, fmt.Errorf("slew journal %q is not JSON (%v)", strings.TrimSpace(string(b)), err)
 	}
+	// Recovery sets the base tick and frequency: a damaged journal must
+	// not set a tick the kernel takes but no slewd ever sets (FuzzJournal).
+	if e.Active && !journalValues(e) {
+		return journalEntry{}, false, fmt.Errorf("slew journal %q: its tick or frequency is outside the kernel's range (tick %d..%d, frequency ±%d ppm)",
+			truncateJournal(b), clock.MinTick, clock.MaxTick, clock.MaxFreqPPM)
+	}
 	return e, true, nil
+}
+
+// journalValues says whether an entry's ticks and frequencies are ones
+// the kernel takes (and slewd sets).
+func journalValues(e journalEntry) bool {
+	const maxFreq = clock.MaxFreqPPM << 16 // ADJ_FREQUENCY's scaled ppm
+	inTick := func(t int64) bool { return t >= clock.MinTick && t <= clock.MaxTick }
+	inFreq := func(f int64) bool { return f >= -maxFreq && f <= maxFreq }
+	return inTick(e.BaseTick) && inTick(e.BulkTick) && inFreq(e.BaseFreq) && inFreq(e.BulkFreq)
+}
+
+func truncateJournal(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
 }
 
 type tickBulk struct {
@@ -99,7 +122,8 @@ func (t *tickBulk) recover(s *Slewer, cur clock.KernelState) error {
 		// Whatever it said, TakeControl sets tick and frequency to the
 		// drift compensation next, which removes any bias; the journal is
 		// rewritten before the next bias.
-		s.log.Warn("ignoring the slew journal", "err", err, "tick", cur.Tick, "freq_ppm", cur.FrequencyPPM)
+		s.log.Warn("ignoring the slew journal", "file", JournalFile, "err", err, "tick", cur.Tick, "freq_ppm", cur.FrequencyPPM,
+			"fix", "nothing to do: slewd rewrites it at the next tick slew (delete it to silence this)")
 		return nil
 	}
 	if !ok || !e.Active {
@@ -111,17 +135,6 @@ func (t *tickBulk) recover(s *Slewer, cur clock.KernelState) error {
 			return nil
 		}
 		return j.write(journalEntry{Active: false})
-	}
-	if e.BaseTick < clock.MinTick || e.BaseTick > clock.MaxTick || e.BulkTick < clock.MinTick || e.BulkTick > clock.MaxTick ||
-		e.BaseFreq < -clock.MaxFreqPPM*clock.FreqScale || e.BaseFreq > clock.MaxFreqPPM*clock.FreqScale {
-		// Not what slewd writes: restoring it would set a tick the kernel
-		// refuses, or a wrong one. TakeControl sets the drift compensation
-		// next, which removes any bias all the same.
-		s.log.Warn("ignoring the slew journal: its tick or frequency is outside the kernel's range",
-			"file", JournalFile, "base_tick", e.BaseTick, "bulk_tick", e.BulkTick, "base_freq", e.BaseFreq,
-			"range", fmt.Sprintf("tick %d..%d", clock.MinTick, clock.MaxTick),
-			"fix", "nothing to do: slewd rewrites it at the next tick slew (delete it to silence this)")
-		return nil
 	}
 	if s.cfg.DryRun {
 		s.log.Warn("dry run, not done: the slew journal records a tick bias a killed slewd left; a real run removes it",

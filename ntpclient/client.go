@@ -63,7 +63,7 @@ func newClient(cfg Config, env Env, oneShot bool) (*Client, error) {
 	c.drv = newDriver(c, env, cfg, log)
 	for _, sp := range servers {
 		s := c.newSource(sp, nil)
-		if sp.IsIP() {
+		if sp.IsIP() && !sp.NTS {
 			s.addr = sp.String()
 		}
 		c.sources = append(c.sources, s)
@@ -75,6 +75,22 @@ func newClient(cfg Config, env Env, oneShot bool) (*Client, error) {
 }
 
 func (c *Client) cfg() Config { return c.members.p.cfg }
+
+// isNTS says whether source id is an NTS source (whose queries must
+// carry a session).
+func (c *Client) isNTS(id uint64) bool {
+	s := c.byID(id)
+	return s == nil || s.spec.NTS // a removed source's query is not sent unauthenticated either
+}
+
+func (c *Client) hasNTS() bool {
+	for _, s := range c.sources {
+		if s.spec.NTS {
+			return true
+		}
+	}
+	return false
+}
 
 // MinSources is the quorum in force: --min-sources when set, else 1 for a
 // single source and a majority of the sources otherwise. A pool counts
@@ -190,6 +206,8 @@ func (c *Client) apply(now time.Duration, s *Source, acts []Action) *Estimate {
 			c.drv.query(s.name, s.id, a)
 		case Resolve:
 			c.drv.resolve(s.name, s.id, nil, a)
+		case KeyExchange:
+			c.drv.keyExchange(s.id, a)
 		case SetTimer:
 			c.timers[s] = a.At
 		case Demobilize:
@@ -225,6 +243,15 @@ func (c *Client) Handle(ev any) (est *Estimate, handled bool) {
 		}
 		now := c.env.Clock.Raw()
 		return c.apply(now, s, s.Handle(now, ReplyEvent{Query: ev.query, Reply: ev.r})), true
+	case *keDone:
+		if ev.c != c {
+			return nil, false
+		}
+		if s := c.byID(ev.src); s != nil {
+			now := c.env.Clock.Raw()
+			c.apply(now, s, s.Handle(now, KeyExchangedEvent{KE: ev.ke, Session: ev.sess, Err: ev.err}))
+		}
+		return nil, true
 	case *resolved:
 		if ev.c != c {
 			return nil, false

@@ -1,6 +1,7 @@
 package ntpclient
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,8 +70,12 @@ type Config struct {
 	// MaxDistance is the largest root distance a source may have to be
 	// selected (0: 1.5 s).
 	MaxDistance time.Duration
-	// Auth, if set, authenticates every query with this symmetric key.
+	// Auth, if set, authenticates every query with this symmetric key
+	// (but an NTS source's, which NTS authenticates).
 	Auth *Key
+	// NTSRoots are the CAs an NTS-KE server's certificate must chain to
+	// (nil: the system's roots).
+	NTSRoots *x509.CertPool
 }
 
 // Env is what the client runs on: real time and UDP, or a simulation.
@@ -157,6 +162,9 @@ func (cfg Config) specs() (servers, pools []Spec, err error) {
 		sp, err := ParseSource(text)
 		if err != nil {
 			return nil, nil, fmt.Errorf("pool %w", err)
+		}
+		if sp.NTS {
+			return nil, nil, fmt.Errorf("pool %s: NTS pools are not supported: give each NTS server as a server (nts://HOST)", sp)
 		}
 		if seen[sp.String()] {
 			return nil, nil, fmt.Errorf("pool %s is configured twice", sp)

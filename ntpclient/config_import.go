@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -35,23 +34,6 @@ type Imported struct {
 	Notes []string
 }
 
-// Options of server/pool/peer lines that take a value (ntp.conf and chrony.conf).
-var optionsWithValue = map[string]bool{
-	"minpoll": true, "maxpoll": true, "key": true, "port": true, "version": true, "mode": true, "ttl": true,
-	"maxdelay": true, "maxdelayratio": true, "maxdelaydevratio": true, "mindelay": true, "asymmetry": true,
-	"offset": true, "minstratum": true, "polltarget": true, "presend": true, "minsamples": true,
-	"maxsamples": true, "filter": true, "maxsources": true, "certset": true, "extfield": true, "ntsport": true,
-	"maxdisp": true, "bias": true,
-}
-
-// Flags that slewd does without: it always bursts at start (iburst), and
-// the rest tune things slewd decides by itself.
-var knownFlags = map[string]bool{
-	"iburst": true, "burst": true, "prefer": true, "true": true, "xleave": true, "interleaved": true,
-	"preempt": true, "autokey": true, "nts": true, "trust": true, "require": true, "offline": true,
-	"auto_offline": true, "copy": true, "noselect": true, "-4": true, "-6": true, "ipv4": true, "ipv6": true,
-}
-
 // ReadConfigFile imports the sources of an ntp.conf or chrony.conf.
 func ReadConfigFile(path string) (Imported, error) {
 	// A regular file only: a FIFO would block the open, a device never end.
@@ -64,8 +46,9 @@ func ReadConfigFile(path string) (Imported, error) {
 
 // ImportConfig reads `server` and `pool` lines (and what they need: the
 // key file) from an ntp.conf or chrony.conf, for migrating to slewd.
-// Options after the host are mapped where they mean something to slewd
-// (port, minpoll/maxpoll, key, maxsources), ignored otherwise; peers,
+// Options after the host go through ParseSourceLine: honoured (port,
+// minpoll/maxpoll, key, nts/ntsport, maxsources) or named in a note that
+// says what they would have meant, never dropped silently; peers,
 // reference clocks, noselect sources and include/confdir/sourcedir
 // directives are left out, each with a note. name is for the notes and
 // errors. An error means the file cannot be used as it is.
@@ -109,6 +92,9 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			}
 			continue
 		default:
+			if n := directiveNote(directive, args); n != "" {
+				note("%s", n)
+			}
 			continue
 		}
 
@@ -120,7 +106,7 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			note("%s without a host: skipped", directive)
 			continue
 		}
-		host, opts := args[0], args[1:]
+		host := args[0]
 		if directive == "peer" {
 			note("peer %s left out: slewd does not use symmetric mode (make it a server if it serves time)", host)
 			continue
@@ -129,68 +115,26 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			note("%s %s is a reference clock driver address: left out", directive, host)
 			continue
 		}
-		port, key, skip := 0, uint32(0), false
-		for i := 0; i < len(opts); i++ {
-			opt := strings.ToLower(opts[i])
-			if !optionsWithValue[opt] {
-				switch {
-				case opt == "noselect":
-					skip = true
-				case !knownFlags[opt]:
-					note("unknown option %q on %s %s ignored", opts[i], directive, host)
-				}
-				continue
-			}
-			if i+1 >= len(opts) {
-				note("option %s on %s %s has no value: ignored", opt, directive, host)
-				continue
-			}
-			i++
-			val := opts[i]
-			num, err := strconv.Atoi(val)
-			switch opt {
-			case "port":
-				if err != nil || num < 1 || num > 65535 {
-					return imp, fmt.Errorf("%s: port %q of %s is not a number from 1 to 65535", at, val, host)
-				}
-				port = num
-			case "key":
-				id, err := strconv.ParseUint(val, 10, 32)
-				if err != nil || id == 0 {
-					return imp, fmt.Errorf("%s: key %q of %s is not a key number (1 to 4294967295)", at, val, host)
-				}
-				key = uint32(id)
-			case "minpoll", "maxpoll":
-				if err != nil || num < -7 || num > 24 {
-					note("%s %q of %s ignored: want a power of two from -7 to 24", opt, val, host)
-					continue
-				}
-				p := &minExp
-				if opt == "maxpoll" {
-					p = &maxExp
-				}
-				if *p == nil || (opt == "minpoll" && num < **p) || (opt == "maxpoll" && num > **p) {
-					*p = &num
-				}
-			case "maxsources":
-				if directive == "pool" && err == nil && num >= 1 && num <= 16 {
-					imp.PoolSize = max(imp.PoolSize, num)
-				}
-			}
+		sl, err := ParseSourceLine(directive, args)
+		if err != nil {
+			return imp, fmt.Errorf("%s: %w", at, err)
 		}
-		if skip {
-			note("%s %s is noselect: left out", directive, host)
+		for _, n := range sl.Notes {
+			note("%s", n)
+		}
+		if sl.Skip != "" {
+			note("%s", sl.Skip)
 			continue
 		}
-		if port != 0 && strings.Count(host, ":") == 1 {
-			return imp, fmt.Errorf("%s: %s has a port in the host and a port option: give one", at, host)
+		spec, key := sl.Spec, sl.Key
+		if sl.MinPoll != nil && (minExp == nil || *sl.MinPoll < *minExp) {
+			minExp = sl.MinPoll
 		}
-		spec, err := ParseSource(host)
-		if err != nil {
-			return imp, fmt.Errorf("%s: %s %w", at, directive, err)
+		if sl.MaxPoll != nil && (maxExp == nil || *sl.MaxPoll > *maxExp) {
+			maxExp = sl.MaxPoll
 		}
-		if port != 0 {
-			spec.Port = port
+		if directive == "pool" {
+			imp.PoolSize = max(imp.PoolSize, sl.MaxSources)
 		}
 		s := spec.String()
 		if seen[s] {
@@ -204,7 +148,9 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			imp.Servers = append(imp.Servers, s)
 		}
 		if key == 0 {
-			unkeyed++
+			if !spec.NTS {
+				unkeyed++
+			}
 			continue
 		}
 		keyUsers++
@@ -261,10 +207,16 @@ func (imp Imported) Format() string {
 				continue
 			}
 			fmt.Fprintf(&b, "%s %s", directive, sp.Host)
-			if sp.Port != DefaultPort {
+			switch {
+			case sp.NTS:
+				b.WriteString(" nts")
+				if sp.Port != DefaultNTSKEPort {
+					fmt.Fprintf(&b, " ntsport %d", sp.Port)
+				}
+			case sp.Port != DefaultPort:
 				fmt.Fprintf(&b, " port %d", sp.Port)
 			}
-			if imp.KeyID != 0 {
+			if imp.KeyID != 0 && !sp.NTS {
 				fmt.Fprintf(&b, " key %d", imp.KeyID)
 			}
 			if directive == "pool" && imp.PoolSize != 0 {

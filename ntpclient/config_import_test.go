@@ -32,7 +32,7 @@ pool 2.debian.pool.ntp.org iburst maxsources 3
 server time.example.com iburst key 7 minpoll 4 maxpoll 10
 server 192.0.2.20 port 12300 key 7 xleave
 server [2001:db8::1]:10123 key 7
-server 2001:db8::2 port 4460 key 7 nts
+server 2001:db8::2 nts ntsport 4461 certset 1
 server 192.0.2.30 noselect
 refclock PHC /dev/ptp0 poll 3 dpoll -2 offset 0
 sourcedir /run/chrony-dhcp
@@ -65,7 +65,7 @@ func TestImportNTPConf(t *testing.T) {
 			t.Errorf("notes lack %q: %q", want, imp.Notes)
 		}
 	}
-	if len(imp.Notes) != 3 {
+	if len(imp.Notes) != 4 || !strings.Contains(imp.Notes[0], "ntp.conf:10: server 192.0.2.10: prefer ignored: it would have preferred") {
 		t.Errorf("notes %q", imp.Notes)
 	}
 }
@@ -75,7 +75,7 @@ func TestImportChronyConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"time.example.com:123", "192.0.2.20:12300", "[2001:db8::1]:10123", "[2001:db8::2]:4460"}; !slices.Equal(imp.Servers, want) {
+	if want := []string{"time.example.com:123", "192.0.2.20:12300", "[2001:db8::1]:10123", "nts://[2001:db8::2]:4461"}; !slices.Equal(imp.Servers, want) {
 		t.Errorf("servers %q, want %q", imp.Servers, want)
 	}
 	if want := []string{"2.debian.pool.ntp.org:123"}; !slices.Equal(imp.Pools, want) || imp.PoolSize != 3 {
@@ -143,6 +143,8 @@ func FuzzImportConfig(f *testing.F) {
 	f.Add(chronyConf)
 	f.Add("server 192.0.2.1 port 1 key 4294967295 minpoll 24 maxpoll -7\npool p.example maxsources 16\n")
 	f.Add("server -6 -4 ::1\n")
+	f.Add("server nts.example nts ntsport 4461 maxdelay 0.1\nserver a.example key 3 minsamples 4 trust require\npool p.example nts\n")
+	f.Add("server 192.0.2.1 autokey\nserver b.example nts port 123 certset 2\nntstrustedcerts /etc/ca.pem\n")
 	f.Fuzz(func(t *testing.T, conf string) {
 		imp, err := ImportConfig(strings.NewReader(conf), "fuzz")
 		if err != nil {

@@ -23,6 +23,13 @@ type (
 		query uint64
 		r     reply
 	}
+	keDone struct {
+		c    *Client
+		src  uint64
+		ke   uint64
+		sess *ntsSession
+		err  error
+	}
 	resolved struct {
 		c      *Client
 		src    uint64 // a server by name
@@ -47,11 +54,23 @@ func (d driver) query(name string, src uint64, q SendQuery) {
 		clock:     d.env.Clock,
 		simulated: d.env.SimulatedTime,
 		rx:        d.rx,
+		nts:       q.NTS,
+		ntsSource: d.c.isNTS(src),
 	}
 	loop, c := d.env.Loop, d.c
 	loop.Go(func() {
 		r := query(p)
 		loop.Post(&queryDone{c: c, src: src, query: q.Query, r: r})
+	})
+}
+
+// keyExchange runs NTS-KE on a helper goroutine.
+func (d driver) keyExchange(src uint64, k KeyExchange) {
+	p := keParams{host: k.Host, port: k.Port, roots: d.cfg.NTSRoots, timeout: ntsKETimeout}
+	loop, c := d.env.Loop, d.c
+	loop.Go(func() {
+		sess, err := keyExchange(p)
+		loop.Post(&keDone{c: c, src: src, ke: k.KE, sess: sess, err: err})
 	})
 }
 

@@ -1,10 +1,14 @@
 package ntpclient
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"math"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +17,7 @@ import (
 
 // Spec parsing: never panics, and what it accepts prints back to itself.
 func FuzzParseSource(f *testing.F) {
-	for _, s := range []string{"pool.ntp.org", "a.b:123", "[::1]:123", "::1", "1.2.3.4", "[fe80::1%eth0]:1", "x:", "[", "1.2.3.256", "ntp://x"} {
+	for _, s := range []string{"pool.ntp.org", "a.b:123", "[::1]:123", "::1", "1.2.3.4", "[fe80::1%eth0]:1", "x:", "[", "1.2.3.256", "ntp://x", "nts://time.example.org", "NTS://[::1]:4460", "nts://", "nts://1.2.3.4:0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -47,6 +51,46 @@ func FuzzParseKey(f *testing.F) {
 		spec := KeyTypes[k.Type]
 		if k.ID == 0 || len(k.Secret) < spec.MinKey || len(k.Secret) > spec.MaxKey {
 			t.Fatalf("%q → %v with %d bytes", s, k, len(k.Secret))
+		}
+	})
+}
+
+// Key files: whatever a file holds, ReadKeyFile returns key id with a
+// secret of the size its type needs, the first line for that id as
+// ParseKey reads it, or an error that names the file and never shows the
+// secret.
+func FuzzKeyFile(f *testing.F) {
+	f.Add("# chrony keys\n1 SHA256 HEX:6c4f1e2a9b3d5c7e8f00112233445566\n2 AES128 HEX:000102030405060708090a0b0c0d0e0f\n", uint32(2))
+	f.Add("1 MD5 ASCII:secretword\n1 SHA1 HEX:00\n", uint32(1))
+	f.Add("! comment\n; comment\n7 AES256 HEX:zz00112233445566778899aabbccddeeff00112233445566778899aabbccddee\n", uint32(7))
+	f.Add("9 SHA512 longsecretlongsecret extra\n", uint32(9))
+	f.Add("", uint32(1))
+	f.Fuzz(func(t *testing.T, content string, id uint32) {
+		path := filepath.Join(t.TempDir(), "keys")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k, err := ReadKeyFile(path, id)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), path) && !strings.Contains(err.Error(), "key file") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			for _, line := range strings.Split(content, "\n") {
+				f := strings.Fields(line)
+				if len(f) < 2 {
+					continue
+				}
+				secret := f[len(f)-1]
+				secret = strings.TrimPrefix(strings.TrimPrefix(secret, "HEX:"), "ASCII:")
+				if len(secret) >= 8 && strings.Contains(err.Error(), secret) {
+					t.Fatalf("error %q shows the secret %q", err, secret)
+				}
+			}
+			return
+		}
+		spec, ok := KeyTypes[k.Type]
+		if !ok || k.ID != id || len(k.Secret) < spec.MinKey || len(k.Secret) > spec.MaxKey {
+			t.Fatalf("key %v with %d bytes for id %d", k, len(k.Secret), id)
 		}
 	})
 }
@@ -216,9 +260,94 @@ func FuzzReply(f *testing.F) {
 
 // The fuzz corpora in testdata must stay loadable.
 func TestFuzzCorporaPresent(t *testing.T) {
-	for _, name := range []string{"FuzzParseSource", "FuzzFilter", "FuzzReply"} {
+	for _, name := range []string{"FuzzParseSource", "FuzzParseKey", "FuzzKeyFile", "FuzzFilter", "FuzzReply", "FuzzAuthReply", "FuzzImportConfig", "FuzzNTSReply", "FuzzNTSKE"} {
 		if entries, err := os.ReadDir("testdata/fuzz/" + name); err != nil || len(entries) == 0 {
 			t.Errorf("no seed corpus for %s: %v", name, err)
 		}
 	}
+}
+
+// macConn answers a request with an authentic reply (symmetric key,
+// SHA256 as RFC 5905 §7.3 has it: the digest of key and packet,
+// truncated to 20 bytes in NTPv4), which damage may then change.
+type macConn struct {
+	key    Key
+	clock  *fakeClock
+	damage func([]byte) []byte
+	reply  []byte
+}
+
+func (c *macConn) Write(b []byte) (int, error) {
+	h := make([]byte, 48)
+	h[0], h[1], h[2], h[3] = 0<<6|4<<3|4, 2, 6, 0xEC
+	binary.BigEndian.PutUint32(h[8:], 0x10)
+	copy(h[12:16], []byte{192, 0, 2, 99})
+	now := c.clock.Now()
+	binary.BigEndian.PutUint64(h[16:], ntpStamp(now.Add(-time.Minute)))
+	if len(b) >= 48 {
+		copy(h[24:32], b[40:48])
+	}
+	binary.BigEndian.PutUint64(h[32:], ntpStamp(now))
+	binary.BigEndian.PutUint64(h[40:], ntpStamp(now.Add(time.Microsecond)))
+	sum := sha256.Sum256(append(append([]byte(nil), c.key.Secret...), h...))
+	c.reply = binary.BigEndian.AppendUint32(h, c.key.ID)
+	c.reply = append(c.reply, sum[:20]...)
+	return len(b), nil
+}
+func (c *macConn) Read(b []byte) (int, error) {
+	r := append([]byte(nil), c.reply...)
+	if c.damage != nil {
+		r = c.damage(r)
+	}
+	return copy(b, r), nil
+}
+func (c *macConn) Close() error                     { return nil }
+func (c *macConn) LocalAddr() net.Addr              { return &net.UDPAddr{} }
+func (c *macConn) RemoteAddr() net.Addr             { return &net.UDPAddr{} }
+func (c *macConn) SetDeadline(time.Time) error      { return nil }
+func (c *macConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *macConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Symmetric-key replies, authentic and then damaged (bytes changed, the
+// packet cut, bytes appended): one whose header, key id or digest changed
+// is never a sample nor an obeyed kiss; the authentic one always is a
+// sample.
+func FuzzAuthReply(f *testing.F) {
+	f.Add([]byte{}, uint16(0), []byte{})
+	f.Add([]byte{0, 1, 0x02}, uint16(0), []byte{})              // stratum
+	f.Add([]byte{0, 49, 0x01}, uint16(0), []byte{})             // key id
+	f.Add([]byte{0, 60, 0x80}, uint16(0), []byte{})             // digest
+	f.Add([]byte{}, uint16(48), []byte{})                       // MAC cut off
+	f.Add([]byte{}, uint16(0), []byte{0, 0, 0, 0})              // appended
+	f.Add([]byte{0, 1, 0x02, 0, 12, 0x1b}, uint16(0), []byte{}) // stratum 0 kiss, MAC left as it was
+	key, _ := ParseKey("5 SHA256 HEX:00112233445566778899aabbccddeeff")
+	f.Fuzz(func(t *testing.T, flips []byte, cut uint16, tail []byte) {
+		changed := false
+		conn := &macConn{key: key, clock: &fakeClock{}}
+		conn.damage = func(r []byte) []byte {
+			orig := append([]byte(nil), r...)
+			for i := 0; i+2 < len(flips); i += 3 {
+				if at := int(binary.BigEndian.Uint16(flips[i:])); at < len(r) {
+					r[at] ^= flips[i+2]
+				}
+			}
+			if int(cut) > 0 && int(cut) < len(r) {
+				r = r[:cut]
+			}
+			r = append(r, tail...)
+			changed = !bytes.Equal(r, orig)
+			return r
+		}
+		dial := func(string, string) (net.Conn, error) { return conn, nil }
+		p := queryParams{source: "a:123", addr: "192.0.2.1:123", timeout: time.Second, dialer: dial, clock: conn.clock, simulated: true, auth: &key}
+		r := query(p)
+		switch {
+		case changed && (r.kind == replySample || r.kind == replyKiss):
+			t.Fatalf("a damaged authenticated reply was taken: %+v", r)
+		case !changed && r.kind != replySample:
+			t.Fatalf("the authentic reply was refused: %+v", r)
+		case r.kind != replySample && r.detail == "":
+			t.Fatalf("unusable reply %d without a reason", r.kind)
+		}
+	})
 }

@@ -22,6 +22,9 @@ func Measure(ctx context.Context, cfg Config, env Env, deadline time.Duration) (
 	}
 	if deadline <= 0 {
 		deadline = time.Duration(c.cfg().Burst-1)*c.cfg().BurstInterval + c.cfg().Timeout + time.Second
+		if c.hasNTS() {
+			deadline += ntsKETimeout
+		}
 	}
 	end := env.Clock.Raw() + deadline
 	c.Start()
@@ -71,7 +74,7 @@ func (c *Client) settled() bool {
 	}
 	for _, s := range c.sources {
 		switch {
-		case s.lookup != 0:
+		case s.lookup != 0, s.ke != 0:
 			return false
 		case s.done && s.query == 0, s.stopped != "", s.addr == "":
 		case s.filter.len() == 0 && (s.lastErr != "" || s.status != "" || s.kiss != ""):
@@ -91,7 +94,7 @@ func (c *Client) finished() bool {
 		}
 	}
 	for _, s := range c.sources {
-		if s.lookup != 0 || s.query != 0 || (s.resolveAt >= 0 && s.addr == "") || s.queryable() {
+		if s.lookup != 0 || s.query != 0 || (s.resolveAt >= 0 && s.addr == "") || s.queryable() || s.ke != 0 || (s.keAt >= 0 && !s.done && s.stopped == "") {
 			return false
 		}
 	}

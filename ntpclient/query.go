@@ -22,6 +22,7 @@ const (
 	replyUnsync                   // the server says it is not synchronized
 	replyTimeout                  // no answer
 	replyBad                      // an answer we must not use (malformed, spoofed, failed MAC)
+	replyNTSNak                   // NTS: the session is no use (NAK, cookies used up): new key exchange
 )
 
 // reply is the outcome of one query.
@@ -42,7 +43,9 @@ type queryParams struct {
 	dialer       Dialer
 	clock        clock.Clock
 	simulated    bool
-	rx           *rxStamps // nil: beevik's defaults
+	rx           *rxStamps   // nil: beevik's defaults
+	nts          *ntsSession // an NTS source's session; auth is then nil
+	ntsSource    bool        // the source is NTS: never query without nts
 }
 
 // query makes one NTP exchange through beevik/ntp and classifies it. On a
@@ -62,11 +65,14 @@ func query(p queryParams) reply {
 		defer x.Close()
 		opt.Dialer = x.dial
 	}
-	if p.auth != nil {
+	if p.auth != nil && !p.ntsSource {
 		opt.Auth = authOptions(*p.auth)
 	}
+	if p.ntsSource && p.nts == nil {
+		return reply{kind: replyNTSNak, detail: "NTS: no session"} // never unauthenticated
+	}
 	before := clock.Read(p.clock, 3)
-	resp, err := safeQuery(p.addr, opt)
+	resp, err := safeQuery(p.addr, opt, p.nts)
 	after := clock.Read(p.clock, 3)
 	if err == nil && x != nil {
 		x.apply(resp) // t1 from the kernel
@@ -81,12 +87,19 @@ var errLibraryPanic = errors.New("malformed reply")
 // beevik/ntp v1.6.0 panics with a negative shift on a reply whose poll or
 // precision field is -128 (found by FuzzReply), and a remote server must
 // not be able to crash the daemon.
-func safeQuery(addr string, opt ntp.QueryOptions) (resp *ntp.Response, err error) {
+//
+// With an NTS session the query goes through it (beevik/nts panics on a
+// reply shorter than an NTP header, too) to the NTP server its key
+// exchange named.
+func safeQuery(addr string, opt ntp.QueryOptions, n *ntsSession) (resp *ntp.Response, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			resp, err = nil, fmt.Errorf("%w: it crashed the NTP library (%v)", errLibraryPanic, v)
 		}
 	}()
+	if n != nil {
+		return n.query(opt)
+	}
 	return ntp.QueryWithOptions(addr, opt)
 }
 
@@ -101,6 +114,9 @@ func authOptions(k Key) ntp.AuthOptions {
 // garbage offset, for a kiss-of-death.
 func classify(p queryParams, resp *ntp.Response, err error, before, after clock.Reading) reply {
 	if err != nil {
+		if r, ok := ntsReply(err); ok {
+			return r
+		}
 		var ne net.Error
 		switch {
 		case resp != nil && (errors.Is(err, ntp.ErrAuthFailed) || errors.Is(err, ntp.ErrAuthNAK)):

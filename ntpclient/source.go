@@ -41,6 +41,16 @@ type Source struct {
 	backoff    time.Duration
 	dnsErr     string
 
+	// An NTS source: its key exchange in flight (0: none) and the next
+	// one, and the session the latest gave (nil: none, no queries).
+	ke        uint64
+	keBy      time.Duration
+	lastKE    uint64
+	keAt      time.Duration // RAW time of the next key exchange; <0: none wanted
+	keBackoff time.Duration
+	keErr     string
+	session   *ntsSession
+
 	filter   filter
 	floor    delayFloor
 	reach    uint8
@@ -95,6 +105,13 @@ type (
 		Addrs  []string
 		Err    error
 	}
+	// KeyExchangedEvent is the outcome of NTS key exchange KE: a session,
+	// or why there is none.
+	KeyExchangedEvent struct {
+		KE      uint64
+		Session *ntsSession
+		Err     error
+	}
 )
 
 // Actions a Source asks for.
@@ -106,6 +123,9 @@ type (
 		Query    uint64
 		Addr     string
 		Deadline time.Duration
+		// NTS is the session to authenticate with; never nil for an NTS
+		// source.
+		NTS *ntsSession
 	}
 	// SetTimer asks for a TimerEvent at RAW time At (the source's next
 	// deadline or due query or lookup); At < 0: nothing is scheduled.
@@ -127,6 +147,14 @@ type (
 	// Report says Sample entered the clock filter and counts: selection
 	// should run again.
 	Report struct{ Sample Sample }
+	// KeyExchange asks for NTS-KE with Host:Port (TLS); the outcome is a
+	// KeyExchangedEvent for KE, none by Deadline (RAW) a failure.
+	KeyExchange struct {
+		KE       uint64
+		Host     string
+		Port     int
+		Deadline time.Duration
+	}
 )
 
 // dueSlack is how early something may be done rather than waited for.
@@ -143,8 +171,12 @@ func lookupDeadline(now time.Duration) time.Duration {
 	return now + dnsTimeout + dnsTimeout/4
 }
 
+func keDeadline(now time.Duration) time.Duration {
+	return now + ntsKETimeout + ntsKETimeout/4 + 500*time.Millisecond
+}
+
 func newSource(p *sourceParams, id uint64, sp Spec, pl *pool) *Source {
-	return &Source{p: p, id: id, spec: sp, name: sp.String(), pool: pl, poll: p.cfg.MinPoll, burst: p.cfg.Burst, resolveAt: -1}
+	return &Source{p: p, id: id, spec: sp, name: sp.String(), pool: pl, poll: p.cfg.MinPoll, burst: p.cfg.Burst, resolveAt: -1, keAt: -1}
 }
 
 // Tick does what is due at now: Handle(now, TimerEvent{}).
@@ -170,18 +202,23 @@ func (s *Source) Handle(now time.Duration, ev Event) []Action {
 			s.lookup = 0
 			s.onResolved(now, ev.Addrs, ev.Err)
 		}
+	case KeyExchangedEvent:
+		if ev.KE != 0 && ev.KE == s.ke {
+			s.ke = 0
+			s.onKeyExchanged(now, ev.Session, ev.Err)
+		}
 	case TimerEvent:
 	}
 	acts = append(acts, s.due(now)...)
 	return append(acts, SetTimer{At: s.wake()})
 }
 
-// Event is what Source.Handle takes: ReplyEvent, TimeoutEvent, TimerEvent
-// or ResolvedEvent.
+// Event is what Source.Handle takes: ReplyEvent, TimeoutEvent, TimerEvent,
+// ResolvedEvent or KeyExchangedEvent.
 type Event any
 
 // Action is what Source.Handle returns: SendQuery, SetTimer, Resolve,
-// Demobilize or Report.
+// KeyExchange, Demobilize or Report.
 type Action any
 
 // due expires what is overdue and starts what is due.
@@ -200,6 +237,15 @@ func (s *Source) due(now time.Duration) []Action {
 		s.lookup, s.lookupBy = s.lastLookup, lookupDeadline(now)
 		acts = append(acts, Resolve{Lookup: s.lookup, Host: s.spec.Host, Deadline: s.lookupBy})
 	}
+	if s.ke != 0 && now >= s.keBy {
+		s.ke = 0
+		s.onKeyExchanged(now, nil, fmt.Errorf("no answer within %v", ntsKETimeout))
+	}
+	if s.ke == 0 && s.keAt >= 0 && s.keAt <= now+dueSlack && s.stopped == "" && !s.done {
+		s.lastKE++
+		s.ke, s.keBy, s.keAt = s.lastKE, keDeadline(now), -1
+		acts = append(acts, KeyExchange{KE: s.ke, Host: s.spec.Host, Port: s.spec.Port, Deadline: s.keBy})
+	}
 	if s.queryable() && s.next <= now+dueSlack {
 		acts = append(acts, s.send(now))
 	}
@@ -214,7 +260,7 @@ func (s *Source) send(now time.Duration) SendQuery {
 	if s.burst > 0 {
 		s.burst--
 	}
-	return SendQuery{Query: s.query, Addr: s.addr, Deadline: s.deadline}
+	return SendQuery{Query: s.query, Addr: s.addr, Deadline: s.deadline, NTS: s.session}
 }
 
 // wake is the RAW time of the next thing the source waits for, or -1.
@@ -233,21 +279,31 @@ func (s *Source) wake() time.Duration {
 	} else if s.resolveAt >= 0 {
 		consider(s.resolveAt)
 	}
+	if s.ke != 0 {
+		consider(s.keBy)
+	} else if s.keAt >= 0 && s.stopped == "" && !s.done {
+		consider(s.keAt)
+	}
 	if s.queryable() {
 		consider(s.next)
 	}
 	return at
 }
 
-// queryable says whether the source has a query to make (now or later).
+// queryable says whether the source has a query to make (now or later):
+// an NTS source only with a session.
 func (s *Source) queryable() bool {
-	return s.addr != "" && s.query == 0 && s.stopped == "" && !s.done
+	return s.addr != "" && s.query == 0 && s.stopped == "" && !s.done && (!s.spec.NTS || s.session != nil)
 }
 
-// start makes the first query (and lookup, for a name) due now.
+// start makes the first query (and lookup for a name, key exchange for
+// NTS) due now.
 func (s *Source) start(now time.Duration) {
 	s.next = now
-	if s.addr == "" {
+	switch {
+	case s.spec.NTS:
+		s.keAt = now // the key exchange resolves the name itself
+	case s.addr == "":
 		s.resolveAt = now
 	}
 }
@@ -290,6 +346,7 @@ func (s *Source) onReply(now time.Duration, r reply) []Action {
 	switch r.kind {
 	case replySample:
 		s.status, s.kiss = "", ""
+		s.keBackoff = 0 // the session's keys work
 		// A server that answers normally again gets polled faster again,
 		// halving the RATE backoff per answer.
 		if s.rateMin /= 2; s.rateMin < MinPollFloor {
@@ -327,6 +384,13 @@ func (s *Source) onReply(now time.Duration, r reply) []Action {
 	case replyUnsync:
 		s.status = r.detail
 		log.Debug("server not synchronized", "why", r.detail)
+	case replyNTSNak:
+		// RFC 8915 §5.7: the session is no use; a new key exchange
+		// gives new cookies. Repeated, it backs off like a failed one.
+		s.session = nil
+		s.keAt = now + s.keBackoff
+		s.keBackoff = nextKEBackoff(s.keBackoff)
+		log.Info("NTS: new key exchange", "why", r.detail, "in", s.keAt-now)
 	case replyTimeout, replyBad:
 		if !s.inBurst() && s.p.cfg.FixedPoll == 0 && s.misses >= 2 {
 			// RFC 4330 §10: back off exponentially while the server is silent.
@@ -434,6 +498,11 @@ func (s *Source) onDeath(now time.Duration) []Action {
 	if s.pool != nil {
 		return []Action{Demobilize{Reason: s.stoppedOrSilent(), Ban: s.stopped != ""}}
 	}
+	if s.spec.NTS {
+		// Its cookies run out after as many lost answers, and the key
+		// exchange that follows looks the name up again.
+		return nil
+	}
 	if !s.spec.IsIP() && s.stopped == "" && s.resolveAt < 0 && s.lookup == 0 {
 		s.resolveAt = now
 	}
@@ -470,6 +539,40 @@ func (s *Source) onResolved(now time.Duration, addrs []string, err error) {
 	s.addr, s.next = addr, now
 }
 
+func nextKEBackoff(b time.Duration) time.Duration {
+	return min(max(2*b, ntsRetryMin), ntsRetryMax)
+}
+
+// onKeyExchanged takes the outcome of a key exchange: queries start with
+// the session, or the next attempt waits out the back-off (a one-shot
+// measurement makes no second attempt).
+func (s *Source) onKeyExchanged(now time.Duration, sess *ntsSession, err error) {
+	if err == nil && sess == nil {
+		err = errors.New("no session")
+	}
+	if err != nil {
+		s.session = nil
+		s.keBackoff = nextKEBackoff(s.keBackoff)
+		if s.p.oneShot {
+			s.keErr = fmt.Sprintf("NTS key exchange with %s failed: %v", s.spec, err)
+			s.keAt = -1
+		} else {
+			s.keErr = fmt.Sprintf("NTS key exchange with %s failed: %v (retrying in %v)", s.spec, err, s.keBackoff)
+			s.keAt = now + s.keBackoff
+		}
+		s.p.log.Warn("NTS key exchange failed", "source", s.name, "err", err, "retry", s.keBackoff)
+		return
+	}
+	s.keErr, s.session = "", sess
+	if sess.ntpAddr != s.addr {
+		if s.addr != "" {
+			s.p.log.Info("NTS: the key exchange names another NTP server", "source", s.name, "from", s.addr, "to", sess.ntpAddr)
+		}
+		s.addr = sess.ntpAddr
+	}
+	// The next query is when it was due: at once for the first session.
+}
+
 // reset forgets the source's history (a new address), keeping its
 // identity and its id counters, so that no answer to an old query or
 // lookup can pass for one to a new.
@@ -484,6 +587,10 @@ func (s *Source) unusable() string {
 	switch {
 	case s.stopped != "":
 		return s.stopped
+	case s.spec.NTS && s.session == nil && s.keErr != "" && s.filter.len() == 0:
+		return s.keErr
+	case s.spec.NTS && s.session == nil && s.filter.len() == 0:
+		return "NTS key exchange not done yet"
 	case s.addr == "" && s.dnsErr != "":
 		return s.dnsErr
 	case s.addr == "":

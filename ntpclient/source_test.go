@@ -26,7 +26,7 @@ func testSource(cfg Config, host string) *Source {
 		panic(err)
 	}
 	s := newSource(testParams(cfg), 1, sp, nil)
-	if sp.IsIP() {
+	if sp.IsIP() && !sp.NTS {
 		s.addr = sp.String()
 	}
 	s.start(0)

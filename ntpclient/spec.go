@@ -9,18 +9,34 @@ import (
 	"strings"
 )
 
-// DefaultPort is the NTP port.
-const DefaultPort = 123
+// DefaultPort is the NTP port; DefaultNTSKEPort the NTS-KE port (RFC 8915 §6).
+const (
+	DefaultPort      = 123
+	DefaultNTSKEPort = 4460
+)
+
+// ntsScheme marks an NTS source: nts://HOST[:PORT], PORT being NTS-KE's.
+const ntsScheme = "nts://"
 
 // Spec is a server or pool as configured: a host name or IP literal and
 // a port.
 type Spec struct {
 	Host string // name or IP address, without brackets
-	Port int
+	Port int    // NTP's, or with NTS the key exchange's
+	// NTS: authenticate with Network Time Security (RFC 8915). Host and
+	// Port are the NTS-KE server's; it names the NTP server to query.
+	NTS bool
 }
 
-// String is HOST:PORT, with brackets around IPv6 literals.
-func (s Spec) String() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+// String is HOST:PORT, with brackets around IPv6 literals, and nts://
+// before an NTS source.
+func (s Spec) String() string {
+	hp := net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	if s.NTS {
+		return ntsScheme + hp
+	}
+	return hp
+}
 
 // IsIP says whether Host is an IP literal (nothing to resolve).
 func (s Spec) IsIP() bool {
@@ -30,21 +46,38 @@ func (s Spec) IsIP() bool {
 
 // ParseSource parses a server or pool as written on the command line or in
 // the configuration: HOST, HOST:PORT, an IPv4 address with or without a
-// port, an IPv6 address bare or in brackets ([::1] or [::1]:123). The
-// error says what is wrong and what to write instead.
+// port, an IPv6 address bare or in brackets ([::1] or [::1]:123), any of
+// them after nts:// for an NTS source (its port the NTS-KE server's,
+// 4460 unless given). The error says what is wrong and what to write
+// instead.
 func ParseSource(text string) (Spec, error) {
 	s := strings.TrimSpace(text)
+	if len(s) >= len(ntsScheme) && strings.EqualFold(s[:len(ntsScheme)], ntsScheme) {
+		rest := s[len(ntsScheme):]
+		if rest == "" || strings.Contains(rest, "://") {
+			return Spec{}, fmt.Errorf("%q: write nts://HOST or nts://HOST:PORT (PORT: the NTS-KE server's, default %d)", text, DefaultNTSKEPort)
+		}
+		sp, err := parseHostPort(rest, text, DefaultNTSKEPort)
+		sp.NTS = err == nil
+		return sp, err
+	}
+	return parseHostPort(s, text, DefaultPort)
+}
+
+// parseHostPort parses s (trimmed; text as given, for errors) with
+// defaultPort when it has none.
+func parseHostPort(s, text string, defaultPort int) (Spec, error) {
 	const forms = "write HOST, HOST:PORT, an IPv4 address, or an IPv6 address as [ADDR]:PORT"
 	switch {
 	case s == "":
 		return Spec{}, fmt.Errorf("empty server name: %s", forms)
 	case strings.Contains(s, "://"):
-		return Spec{}, fmt.Errorf("%q looks like a URL: give the host name alone, e.g. pool.ntp.org or time.example.com:123", text)
+		return Spec{}, fmt.Errorf("%q looks like a URL: give the host name alone, e.g. pool.ntp.org or time.example.com:123 (nts:// is the only scheme)", text)
 	case strings.ContainsAny(s, " \t\r\n/@,;\"'\\"):
 		return Spec{}, fmt.Errorf("%q contains a character that cannot be in a host name: %s (one server per argument)", text, forms)
 	}
 
-	host, port := s, DefaultPort
+	host, port := s, defaultPort
 	switch {
 	case s[0] == '[':
 		end := strings.IndexByte(s, ']')

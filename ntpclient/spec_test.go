@@ -39,6 +39,14 @@ func TestParseSource(t *testing.T) {
 		{"a..b", "", "empty or over-long"},
 		{"exa$mple.org", "", "contains"},
 		{"1:2:3:zz", "", "not an IPv6 address"},
+		{"nts://time.cloudflare.com", "nts://time.cloudflare.com:4460", ""},
+		{"NTS://ntp.example.org:4461", "nts://ntp.example.org:4461", ""},
+		{"nts://[::1]", "nts://[::1]:4460", ""},
+		{"nts://127.0.0.1:12345", "nts://127.0.0.1:12345", ""},
+		{"nts://", "", "write nts://HOST"},
+		{"nts://nts://a.org", "", "write nts://HOST"},
+		{"nts://a.org:0", "", "not a number from 1 to 65535"},
+		{"nts://a.org/path", "", "cannot be in a host name"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			sp, err := ParseSource(tc.in)

@@ -17,7 +17,7 @@ import (
 func clientFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "server", Aliases: []string{"s"}, EnvVars: []string{"SLEWD_SERVERS"},
-			Usage: "NTP server: HOST, HOST:PORT, IPv4, [IPv6]:PORT (repeatable; also as arguments)"},
+			Usage: "NTP server: HOST, HOST:PORT, IPv4, [IPv6]:PORT, or nts://HOST[:PORT] for NTS (repeatable; also as arguments)"},
 		&cli.StringSliceFlag{Name: "pool", EnvVars: []string{"SLEWD_POOLS"},
 			Usage: "pool name that resolves to several servers, --pool-size of which are used (repeatable)"},
 		&cli.IntFlag{Name: "pool-size", Value: ntpclient.DefaultPoolSize, Usage: "servers taken from each pool"},
@@ -29,6 +29,8 @@ func clientFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: ntpclient.DefaultTimeout, Usage: "how long a query waits for its answer"},
 		&cli.StringFlag{Name: "keyfile", EnvVars: []string{"SLEWD_KEYFILE"}, Usage: "chrony-format key file for symmetric-key authentication"},
 		&cli.UintFlag{Name: "key", EnvVars: []string{"SLEWD_KEY"}, Usage: "key id in --keyfile to authenticate queries with"},
+		&cli.StringFlag{Name: "nts-ca", EnvVars: []string{"SLEWD_NTS_CA"},
+			Usage: "PEM file of the CAs NTS-KE servers' certificates must chain to", DefaultText: "the system's CA roots"},
 		serversFromFlag(),
 		configFlag(),
 	}
@@ -87,6 +89,13 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		return cfg, cli.Exit(err.Error(), 2)
 	}
 	cfg.Auth = k
+	if path := c.String("nts-ca"); path != "" {
+		roots, err := ntpclient.ReadNTSCA(path)
+		if err != nil {
+			return cfg, cli.Exit(err.Error(), 2)
+		}
+		cfg.NTSRoots = roots
+	}
 	return cfg, nil
 }
 

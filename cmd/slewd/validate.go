@@ -62,6 +62,7 @@ var flagRules = map[string]rule{
 	// Flags other branches add (configuration file, metrics, control
 	// socket): a path or address given as "" is refused; their own
 	// checks (a parse, a listen) say the rest.
+	"nts-ca":         notEmpty(),
 	"config":         noCheck(`a path; "" reads no configuration file`),
 	"metrics-listen": notEmpty(),
 	"control-socket": notEmpty(),

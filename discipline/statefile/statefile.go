@@ -189,6 +189,10 @@ func ReadHighWater(st adjtime.Store) (t time.Time, ok bool, err error) {
 		return time.Time{}, false, fmt.Errorf("reading the high-water mark: %w", err)
 	}
 	t, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	if y := t.UTC().Year(); err == nil && (y < 1 || y > 9999) {
+		// Saved again in UTC it would no longer parse (FuzzHighWater).
+		err = fmt.Errorf("year %d in UTC", y)
+	}
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("high-water mark %q is not an RFC 3339 time: delete %s and slewd writes a new one at the next sync",
 			strings.TrimSpace(string(b)), HighWaterFile)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,11 @@ type chronyServer struct {
 	Port int
 	dir  string
 	cmd  *exec.Cmd
+	stop func()
 }
+
+// Stop stops the server before the test's end (it is stopped then anyway).
+func (s *chronyServer) Stop() { s.stop() }
 
 // Addr is the server's IPv4 address with its port.
 func (s *chronyServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
@@ -72,6 +77,8 @@ type chronyConfig struct {
 	Offset   float64  // with Upstream: serve its time shifted by this many seconds
 	Keys     []string // keyfile lines
 	IPv6     bool     // also listen on [::1]
+	Port     int      // the NTP port; 0: a free one
+	Extra    []string // further chrony.conf lines (NTS: ntsserverkey, ntsservercert, ntsport)
 }
 
 // startChrony starts a server and waits until it serves what it was told
@@ -91,7 +98,10 @@ func startChrony(t testing.TB, cfg chronyConfig) *chronyServer {
 }
 
 func tryChrony(t testing.TB, cfg chronyConfig) (*chronyServer, error) {
-	port := freePort(t, cfg.IPv6)
+	port := cfg.Port
+	if port == 0 {
+		port = freePort(t, cfg.IPv6)
+	}
 	dir := t.TempDir()
 	var conf bytes.Buffer
 	fmt.Fprintf(&conf, "port %d\nbindaddress 127.0.0.1\nallow 127.0.0.1\n", port)
@@ -112,6 +122,9 @@ func tryChrony(t testing.TB, cfg chronyConfig) (*chronyServer, error) {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&conf, "keyfile %s\n", keys)
+	}
+	for _, l := range cfg.Extra {
+		fmt.Fprintln(&conf, l)
 	}
 	fmt.Fprintf(&conf, "cmdport 0\nbindcmdaddress /\npidfile %s/chronyd.pid\n", dir)
 	confPath := filepath.Join(dir, "chrony.conf")
@@ -146,7 +159,8 @@ func tryChrony(t testing.TB, cfg chronyConfig) (*chronyServer, error) {
 		log, _ := os.ReadFile(filepath.Join(dir, "chronyd.log"))
 		return nil, fmt.Errorf("%v\nchronyd log:\n%s", err, log)
 	}
-	t.Cleanup(stop)
+	s.stop = sync.OnceFunc(stop)
+	t.Cleanup(s.stop)
 	return s, nil
 }
 
@@ -241,9 +255,12 @@ type queryResult struct {
 	Error   string `json:"error"`
 	Sources []struct {
 		Address  string   `json:"address"`
+		Addr     string   `json:"addr"`
+		Reach    int      `json:"reach"`
 		OffsetS  *float64 `json:"offset_s"`
 		DelayS   *float64 `json:"delay_s"`
 		Stratum  int      `json:"stratum"`
+		Samples  int      `json:"samples"`
 		Selected bool     `json:"selected"`
 		Reason   string   `json:"reason"`
 	} `json:"sources"`
