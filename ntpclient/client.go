@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"time"
+
+	"slewd/clock"
 )
 
 // Client measures the local clock against its sources. It is driven by
@@ -68,6 +70,18 @@ func newClient(cfg Config, env Env, oneShot bool) (*Client, error) {
 		}
 		c.sources = append(c.sources, s)
 	}
+	open := env.OpenPHC
+	if open == nil {
+		open = func(path string) (clock.PHC, error) { return clock.OpenPHC(path) }
+	}
+	for _, path := range cfg.PHCs {
+		phc, err := open(path)
+		if err != nil {
+			return nil, err
+		}
+		c.nextID++
+		c.sources = append(c.sources, newPHCSource(c.members.p, c.nextID, path, phc))
+	}
 	for _, sp := range pools {
 		c.pools = append(c.pools, &pool{spec: sp, name: sp.String(), resolveAt: -1, banned: map[string]string{}})
 	}
@@ -85,7 +99,7 @@ func (c *Client) MinSources() int {
 	if cfg.MinSources > 0 {
 		return cfg.MinSources
 	}
-	n := len(cfg.Servers)
+	n := len(cfg.Servers) + len(cfg.PHCs)
 	for _, p := range c.pools {
 		if p.resolved {
 			n += c.count(p)
@@ -187,7 +201,11 @@ func (c *Client) apply(now time.Duration, s *Source, acts []Action) *Estimate {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendQuery:
-			c.drv.query(s.name, s.id, a)
+			if s.phc != nil {
+				c.drv.readPHC(s.name, s.id, s.phc, a)
+			} else {
+				c.drv.query(s.name, s.id, a)
+			}
 		case Resolve:
 			c.drv.resolve(s.name, s.id, nil, a)
 		case SetTimer:
