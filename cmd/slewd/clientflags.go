@@ -28,6 +28,9 @@ func clientFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: ntpclient.DefaultTimeout, Usage: "how long a query waits for its answer"},
 		&cli.StringFlag{Name: "keyfile", EnvVars: []string{"SLEWD_KEYFILE"}, Usage: "chrony-format key file for symmetric-key authentication"},
 		&cli.UintFlag{Name: "key", EnvVars: []string{"SLEWD_KEY"}, Usage: "key id in --keyfile to authenticate queries with"},
+		&cli.StringSliceFlag{Name: "phc", EnvVars: []string{"SLEWD_PHCS"},
+			Usage: "PTP hardware clock to use as a reference beside or instead of servers, e.g. /dev/ptp0 (a VM's ptp_kvm or ptp_hyperv is the host's clock; repeatable)"},
+		&cli.DurationFlag{Name: "phc-poll", Value: ntpclient.DefaultPHCPoll, Usage: "how often each --phc is read"},
 		serversFromFlag(),
 	}
 }
@@ -43,13 +46,15 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		MaxPoll:    c.Duration("maxpoll"),
 		FixedPoll:  c.Duration("poll"),
 		Timeout:    c.Duration("timeout"),
+		PHCs:       nonEmpty(c.StringSlice("phc")),
+		PHCPoll:    c.Duration("phc-poll"),
 	}
 	id, keyfile := uint32(c.Uint("key")), c.String("keyfile")
 	if err := applyServersFrom(c, &cfg, &id, &keyfile); err != nil {
 		return cfg, err
 	}
-	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 {
-		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server or --pool (e.g. `slewd "+c.Command.Name+" pool.ntp.org`)", 2)
+	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 && len(cfg.PHCs) == 0 {
+		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server, --pool or --phc (e.g. `slewd "+c.Command.Name+" pool.ntp.org`)", 2)
 	}
 	for _, s := range cfg.Servers {
 		if strings.HasPrefix(s, "-") {

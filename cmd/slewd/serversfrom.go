@@ -12,7 +12,7 @@ import (
 // ntpd or chronyd by reading the servers of their configuration.
 func serversFromFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: "servers-from", EnvVars: []string{"SLEWD_SERVERS_FROM"},
-		Usage: "take the server and pool lines of an ntp.conf or chrony.conf (e.g. /etc/ntp.conf; repeatable; " +
+		Usage: "take the server, pool and refclock PHC lines of an ntp.conf or chrony.conf (e.g. /etc/ntp.conf; repeatable; " +
 			"port, minpoll/maxpoll, key and maxsources are used, other options ignored)"}
 }
 
@@ -29,11 +29,12 @@ func applyServersFrom(c *cli.Context, cfg *ntpclient.Config, keyID *uint32, keyF
 		for _, n := range imp.Notes {
 			fmt.Fprintln(c.App.ErrWriter, "slewd: note:", n)
 		}
-		if len(imp.Servers) == 0 && len(imp.Pools) == 0 {
+		if len(imp.Servers) == 0 && len(imp.Pools) == 0 && len(imp.PHCs) == 0 {
 			return cli.Exit(fmt.Sprintf("--servers-from %s: no server or pool lines slewd can use", path), 2)
 		}
 		cfg.Servers = append(cfg.Servers, imp.Servers...)
 		cfg.Pools = append(cfg.Pools, imp.Pools...)
+		cfg.PHCs = append(cfg.PHCs, imp.PHCs...)
 		if imp.PoolSize != 0 && !c.IsSet("pool-size") {
 			cfg.PoolSize = imp.PoolSize
 		}
