@@ -120,7 +120,9 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		d.fw.ledger.Own(took)
 		ev.Undone = took > 0
 		ev.Latency = d.env.Clock.Raw() - woke
-		if d.cfg.DryRun {
+		if d.cfg.MonitorOnly {
+			ev.Action = "monitor only: left alone"
+		} else if d.cfg.DryRun {
 			ev.Action = "dry run: would undo it (step forward by " + dec.StepForward.String() + ")"
 		}
 	}
@@ -239,7 +241,7 @@ func (d *Discipline) stepForwardIfBehind(errorBound time.Duration) error {
 	}
 	d.fw.ledger.Own(took)
 	if d.cfg.DryRun {
-		if !d.fw.saidDryStep {
+		if !d.fw.saidDryStep && !d.cfg.MonitorOnly {
 			d.fw.saidDryStep = true
 			d.log.Info("dry run: would step the clock forward (it is behind); the clock is left alone", "behind", rem.Round(time.Microsecond), "step", step)
 		}
