@@ -134,7 +134,7 @@ type Discipline struct {
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
 
-	fw foreignWatch // other programs' changes (foreign.go)
+	fw      foreignWatch // other programs' changes (foreign.go)
 	monitor monitorState // MonitorOnly's last log line (monitor.go)
 
 	mu   sync.Mutex
