@@ -4,6 +4,8 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -76,6 +78,9 @@ func newClient(cfg Config, env Env, oneShot bool) (*Client, error) {
 	}
 	for _, path := range cfg.PHCs {
 		phc, err := open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (`slewd status` lists the PHCs here; a KVM guest gets one from the ptp_kvm module, a Hyper-V guest from hv_utils)", err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -29,12 +29,13 @@ const (
 func init() {
 	register(10, &cli.Command{
 		Name:      "run",
-		Usage:     "run the daemon: poll NTP servers and correct the clock by slewing only",
+		Usage:     "run the daemon: poll NTP servers (and PHCs) and correct the clock by slewing only",
 		ArgsUsage: "[SERVER...]",
 		Description: "Polls the servers, rejects falsetickers, and slews CLOCK_REALTIME (never\n" +
 			"steps it) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
 			"under 9 minutes. It pumps the kernel PLL second by second, so if it is\n" +
-			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME.\n" +
+			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME,\n" +
+			"except with --monitor-only, which only measures and reports (containers).\n" +
 			"An offset beyond --max-offset is not slewed: use `slewd boot` to step once.",
 		Flags: append(clientFlags(),
 			&cli.DurationFlag{Name: "max-offset", Value: 1000 * time.Second, EnvVars: []string{"SLEWD_MAX_OFFSET"},
@@ -50,6 +51,7 @@ func init() {
 			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"},
 				Usage: "where the status file for slewd wait lives"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
+			monitorOnlyFlag(),
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, EnvVars: []string{"SLEWD_UNDO_FOREIGN_STEPS"},
 				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
@@ -83,10 +85,15 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
+	monitor, err := decideMonitoring(monitorOnly(c), c.Bool("dry-run"), sys, hostinfo.Detect(hostinfo.System()), log)
+	if err != nil {
+		return err
+	}
 	d := discipline.New(discipline.Config{
 		MaxOffset: c.Duration("max-offset"), MaxSlewPPM: c.Float64("max-slew-rate"), Method: method,
 		SyncThreshold: c.Duration("sync-threshold"), DryRun: c.Bool("dry-run"),
 		UndoForeignSteps: c.Bool("undo-foreign-steps"), StepForwardOver: c.Duration("step-forward-over"),
+		MonitorOnly: monitor,
 	}, discipline.Env{
 		Clock: sys, Loop: loop, Client: client,
 		State:      adjtime.DirStore{Dir: c.String("state-dir")},
