@@ -50,8 +50,8 @@ func (m *monitorMode) IsBoolFlag() bool { return true }
 func monitorOnlyFlag() cli.Flag {
 	v := monitorNo
 	return &cli.GenericFlag{Name: "monitor-only", Value: &v, EnvVars: []string{"SLEWD_MONITOR_ONLY"}, DefaultText: "no",
-		Usage: "measure, select and report, never touch the clock nor mark it synchronized, and need no CAP_SYS_TIME (a container); " +
-			"--monitor-only=auto corrects the clock when allowed and monitors otherwise"}
+		Usage: "yes (or the flag alone): measure, select and report, never touch the clock nor mark it synchronized, and need no CAP_SYS_TIME (a container); " +
+			"auto: correct the clock when allowed, else monitor; no: correct it or exit 77"}
 }
 
 // monitorOnly reads --monitor-only. The flag's value lives in the
