@@ -170,5 +170,9 @@ func attributeForeign(obs hostinfo.Observation) hostinfo.Suspect {
 // there (docs/guests.md).
 func logMachine(log *slog.Logger) {
 	v := hostinfo.Detect(hostinfo.System())
-	log.Info("machine", "virtualization", v.Virtualization, "container", v.Container, "advice", hostinfo.Advice(v))
+	var phcs []string
+	for _, p := range hostinfo.PHCs(hostinfo.System()) {
+		phcs = append(phcs, clock.PHCName(p.Device, p.ClockName))
+	}
+	log.Info("machine", "virtualization", v.Virtualization, "container", v.Container, "phcs", phcs, "advice", hostinfo.Advice(v))
 }
