@@ -85,6 +85,11 @@ type Config struct {
 	// StepForwardOver: a clock behind true time by more than this is
 	// stepped forward once, and the rest slewed (0: never step).
 	StepForwardOver time.Duration
+	// MonitorOnly measures, selects and publishes (Snapshot) but is a dry
+	// run in every other way, without its "would" lines and without
+	// needing clock rights: no clock write, no status file, never marked
+	// synchronized, no drift file or high-water mark (monitor.go).
+	MonitorOnly bool
 }
 
 // Env is everything the discipline touches, so that the same loop runs on
@@ -140,8 +145,9 @@ type Discipline struct {
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
 
-	fw foreignWatch // other programs' changes (foreign.go)
-	lw leapWatch    // leap seconds the servers announce (leap.go)
+	fw      foreignWatch // other programs' changes (foreign.go)
+	lw      leapWatch    // leap seconds the servers announce (leap.go)
+	monitor monitorState // MonitorOnly's last log line (monitor.go)
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -170,6 +176,7 @@ func New(cfg Config, env Env) *Discipline {
 	if env.Log == nil {
 		env.Log = slog.New(slog.DiscardHandler)
 	}
+	cfg, env = monitorOnly(cfg, env)
 	return &Discipline{cfg: cfg, env: env, log: env.Log}
 }
 
@@ -227,7 +234,7 @@ func (d *Discipline) start() error {
 	env := d.env
 	if !d.cfg.DryRun {
 		if err := clock.CanAdjust(env.Clock); err != nil {
-			return fmt.Errorf("slewd run cannot adjust the clock: %w (use --dry-run to only measure)", err)
+			return fmt.Errorf("slewd run cannot adjust the clock: %w (use --monitor-only to only measure)", err)
 		}
 	}
 	drift, known, err := adjtime.ReadDrift(env.State)
@@ -257,7 +264,7 @@ func (d *Discipline) start() error {
 		return err
 	}
 	d.log.Info("slewd started", "drift_ppm", basePPM, "drift_file", known, "method", d.cfg.Method.String(),
-		"max_slew_ppm", d.cfg.MaxSlewPPM, "dry_run", d.cfg.DryRun)
+		"max_slew_ppm", d.cfg.MaxSlewPPM, "dry_run", d.cfg.DryRun, "monitor_only", d.cfg.MonitorOnly)
 	// Started: waiting for synchronization is slewd-wait's job, not the
 	// service's start-up (a boot without network must not time out here).
 	env.Notify("READY=1\nSTATUS=waiting for the first estimate")
@@ -334,6 +341,7 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	d.lastEst = &est
 	d.reports = d.env.Client.Reports()
 	d.checkSources()
+	d.monitorLog(est)
 	if OutOfBounds(est.Offset, d.cfg.MaxOffset) {
 		if !d.panicked {
 			d.log.Error("the clock is too far off to slew: not correcting it",
@@ -388,7 +396,7 @@ func (d *Discipline) control() error {
 		d.nextControl = d.env.Clock.Raw() + time.Hour
 	}
 	rem := d.slewer.Remaining()
-	if AnnounceSlew(d.slewing, slewing, rem) {
+	if AnnounceSlew(d.slewing, slewing, rem) && !d.cfg.MonitorOnly {
 		msg := "slewing"
 		if d.cfg.DryRun {
 			msg = "dry run: would slew (the clock is left alone)"
@@ -400,7 +408,7 @@ func (d *Discipline) control() error {
 		d.log.Info("slew done", "remaining", rem, "freq_ppm", d.servo.FreqPPM())
 	}
 	d.slewing = slewing
-	synced := d.slewer.Synced()
+	synced := d.slewer.Synced() && !d.cfg.MonitorOnly
 	if synced != d.markedSync {
 		d.markedSync = synced
 		if synced && d.cfg.DryRun {

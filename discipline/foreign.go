@@ -144,7 +144,9 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		ev.Undone = took > 0
 		ev.UndoneRaw = d.env.Clock.Raw()
 		ev.Latency = ev.UndoneRaw - woke
-		if d.cfg.DryRun {
+		if d.cfg.MonitorOnly {
+			ev.Action = "monitor only: left alone"
+		} else if d.cfg.DryRun {
 			ev.Action = "dry run: would undo it (step forward by " + dec.StepForward.String() + ")"
 		}
 	}
@@ -283,7 +285,7 @@ func (d *Discipline) stepForwardIfBehind(errorBound time.Duration) error {
 	}
 	d.ownStep(took)
 	if d.cfg.DryRun {
-		if !d.fw.saidDryStep {
+		if !d.fw.saidDryStep && !d.cfg.MonitorOnly {
 			d.fw.saidDryStep = true
 			d.log.Info("dry run: would step the clock forward (it is behind); the clock is left alone", "behind", rem.Round(time.Microsecond), "step", step)
 		}

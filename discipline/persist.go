@@ -22,6 +22,7 @@ type Snapshot struct {
 	SlewRatePPM  float64 // the rate a slew runs at, 0 when not slewing
 	Synced       bool    // the slewer says synchronized (kernel and systemd told)
 	Panicked     bool    // the last estimate was beyond --max-offset: not slewing it
+	MonitorOnly  bool    // measuring only: nothing is corrected, Synced stays false
 	FreqPPM      float64 // the servo's frequency
 	FreqSigmaPPM float64
 	Sources      int                      // behind the last estimate
@@ -63,7 +64,7 @@ func (d *Discipline) Snapshot() Snapshot {
 
 // publish takes a new snapshot (mod, if set, adjusts it) and returns it.
 func (d *Discipline) publish(mod func(*Snapshot)) Snapshot {
-	s := Snapshot{Started: d.slewer != nil, Estimate: d.lastEst, Slewing: d.slewing, Synced: d.markedSync, Panicked: d.panicked}
+	s := Snapshot{Started: d.slewer != nil, Estimate: d.lastEst, Slewing: d.slewing, Synced: d.markedSync, Panicked: d.panicked, MonitorOnly: d.cfg.MonitorOnly}
 	if d.slewer != nil {
 		s.Remaining = d.slewer.Remaining()
 	}

@@ -15,6 +15,7 @@ func TestAdvice(t *testing.T) {
 		{Virt{Virtualization: "vmware", Container: "none"}, "vmware-toolbox-cmd timesync disable"},
 		{Virt{Virtualization: "oracle", Container: "none"}, "--disable-timesync"},
 		{Virt{Virtualization: "kvm", Container: "none"}, "paused guest"},
+		{Virt{Virtualization: "kvm", Container: "none"}, "--phc /dev/ptp0"},
 		{Virt{Virtualization: "kvm", Container: "docker"}, "--monitor-only"},
 		{Virt{Virtualization: "microsoft", Container: "wsl"}, "WSL2"},
 		{Virt{Virtualization: "bhyve", Container: "none"}, "hypervisor agent"},

@@ -4,10 +4,14 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"time"
+
+	"slewd/clock"
 )
 
 // Client measures the local clock against its sources. It is driven by
@@ -68,6 +72,21 @@ func newClient(cfg Config, env Env, oneShot bool) (*Client, error) {
 		}
 		c.sources = append(c.sources, s)
 	}
+	open := env.OpenPHC
+	if open == nil {
+		open = func(path string) (clock.PHC, error) { return clock.OpenPHC(path) }
+	}
+	for _, path := range cfg.PHCs {
+		phc, err := open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (`slewd status` lists the PHCs here; a KVM guest gets one from the ptp_kvm module, a Hyper-V guest from hv_utils)", err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.nextID++
+		c.sources = append(c.sources, newPHCSource(c.members.p, c.nextID, path, phc))
+	}
 	for _, sp := range pools {
 		c.pools = append(c.pools, &pool{spec: sp, name: sp.String(), resolveAt: -1, banned: map[string]string{}})
 	}
@@ -101,7 +120,7 @@ func (c *Client) MinSources() int {
 	if cfg.MinSources > 0 {
 		return cfg.MinSources
 	}
-	n := len(cfg.Servers)
+	n := len(cfg.Servers) + len(cfg.PHCs)
 	for _, p := range c.pools {
 		if p.resolved {
 			n += c.count(p)
@@ -203,7 +222,11 @@ func (c *Client) apply(now time.Duration, s *Source, acts []Action) *Estimate {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendQuery:
-			c.drv.query(s.name, s.id, a)
+			if s.phc != nil {
+				c.drv.readPHC(s.name, s.id, s.phc, a)
+			} else {
+				c.drv.query(s.name, s.id, a)
+			}
 		case Resolve:
 			c.drv.resolve(s.name, s.id, nil, a)
 		case KeyExchange:

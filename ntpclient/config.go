@@ -20,6 +20,10 @@ const (
 	DefaultMeasureBurst  = 4 // samples per source for Measure
 	DefaultBurstInterval = 2 * time.Second
 	DefaultTimeout       = 2 * time.Second
+	// DefaultPHCPoll is how often a PTP hardware clock is read: a read
+	// costs microseconds and no server's goodwill, and the clock's error
+	// since the last one grows with the poll.
+	DefaultPHCPoll = time.Second
 	// PollNowBurst is how many queries PollNow makes to each source,
 	// BurstInterval apart: enough for the filter to see past one
 	// queueing spike right after the clock was stepped.
@@ -76,6 +80,13 @@ type Config struct {
 	// NTSRoots are the CAs an NTS-KE server's certificate must chain to
 	// (nil: the system's roots).
 	NTSRoots *x509.CertPool
+
+	// PHCs are PTP hardware clocks (/dev/ptpN) used as reference sources
+	// beside or instead of servers: a hypervisor's (ptp_kvm, ptp_hyperv)
+	// is the host's clock. Each is read every PHCPoll (0:
+	// DefaultPHCPoll), which MinPoll's floor does not bound.
+	PHCs    []string
+	PHCPoll time.Duration
 }
 
 // Env is what the client runs on: real time and UDP, or a simulation.
@@ -86,6 +97,8 @@ type Env struct {
 	Resolver Resolver // nil: net.DefaultResolver
 	Logger   *slog.Logger
 	Rand     *rand.Rand // nil: seeded from crypto/rand
+	// OpenPHC opens a PHC named in Config.PHCs (nil: clock.OpenPHC).
+	OpenPHC func(path string) (clock.PHC, error)
 	// SimulatedTime makes queries timestamp with Clock.Now (beevik's
 	// GetSystemTime) instead of the kernel's receive timestamps.
 	SimulatedTime bool
@@ -104,6 +117,10 @@ func (cfg Config) withDefaults(oneShot bool) (Config, error) {
 	cfg.BurstInterval = orDefault(cfg.BurstInterval, DefaultBurstInterval)
 	cfg.Timeout = orDefault(cfg.Timeout, DefaultTimeout)
 	cfg.MaxDistance = orDefault(cfg.MaxDistance, DefaultMaxDistance)
+	cfg.PHCPoll = orDefault(cfg.PHCPoll, DefaultPHCPoll)
+	if cfg.PHCPoll < time.Millisecond || cfg.PHCPoll > DefaultMaxPoll {
+		return cfg, fmt.Errorf("PHC poll %v: give 1ms to %v", cfg.PHCPoll, DefaultMaxPoll)
+	}
 	if cfg.Burst == 0 {
 		cfg.Burst = DefaultBurst
 		if oneShot {
@@ -131,10 +148,10 @@ func (cfg Config) withDefaults(oneShot bool) (Config, error) {
 			return cfg, fmt.Errorf("key %d: unknown type %q", cfg.Auth.ID, cfg.Auth.Type)
 		}
 	}
-	if len(cfg.Servers)+len(cfg.Pools) == 0 {
-		return cfg, errors.New("no NTP servers configured: give at least one server (HOST, HOST:PORT, [IPv6]:PORT) or pool")
+	if len(cfg.Servers)+len(cfg.Pools)+len(cfg.PHCs) == 0 {
+		return cfg, errors.New("no NTP servers configured: give at least one server (HOST, HOST:PORT, [IPv6]:PORT), pool or PHC")
 	}
-	configured := len(cfg.Servers) + len(cfg.Pools)*cfg.PoolSize
+	configured := len(cfg.Servers) + len(cfg.Pools)*cfg.PoolSize + len(cfg.PHCs)
 	switch {
 	case cfg.MinSources < 0:
 		return cfg, fmt.Errorf("min sources %d: use 0 (automatic) or more", cfg.MinSources)
@@ -171,6 +188,12 @@ func (cfg Config) specs() (servers, pools []Spec, err error) {
 		}
 		seen[sp.String()] = true
 		pools = append(pools, sp)
+	}
+	for _, p := range cfg.PHCs {
+		if p == "" || seen["phc "+p] {
+			return nil, nil, fmt.Errorf("PHC %q is empty or configured twice", p)
+		}
+		seen["phc "+p] = true
 	}
 	return servers, pools, nil
 }

@@ -17,6 +17,7 @@ import (
 type Imported struct {
 	Servers []string // specs for Config.Servers, HOST:PORT
 	Pools   []string // specs for Config.Pools
+	PHCs    []string // devices for Config.PHCs (`refclock PHC /dev/ptpN`)
 	// PoolSize is chrony's `maxsources` on a pool line (0: not given).
 	PoolSize int
 	// MinPoll and MaxPoll are the widest minpoll/maxpoll of the sources
@@ -50,7 +51,8 @@ func ReadConfigFile(path string) (Imported, error) {
 // minpoll/maxpoll, key, nts/ntsport, maxsources) or named in a note that
 // says what they would have meant, never dropped silently; peers,
 // reference clocks, noselect sources and include/confdir/sourcedir
-// directives are left out, each with a note. name is for the notes and
+// directives are left out, each with a note; `refclock PHC` lines give
+// PHCs. name is for the notes and
 // errors. An error means the file cannot be used as it is.
 func ImportConfig(r io.Reader, name string) (Imported, error) {
 	var imp Imported
@@ -81,7 +83,10 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			note("%s %s not followed: give its servers with --server or another --servers-from", directive, strings.Join(args, " "))
 			continue
 		case "refclock":
-			note("reference clock (refclock) left out: slewd uses NTP servers only")
+			if p, ok := importRefclock(args, note); ok && !seen["phc "+p] {
+				seen["phc "+p] = true
+				imp.PHCs = append(imp.PHCs, p)
+			}
 			continue
 		case "keys", "keyfile":
 			if len(args) > 0 {
@@ -188,6 +193,42 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 	return imp, nil
 }
 
+// importRefclock takes a chrony `refclock PHC /dev/ptpN[:opts] ...` line:
+// the device is used, read every second; options that change its time
+// or its weight are not, and say so. Other drivers (SHM, SOCK, PPS) are
+// left out.
+func importRefclock(args []string, note func(string, ...any)) (string, bool) {
+	if len(args) < 2 || !strings.EqualFold(args[0], "PHC") {
+		note("reference clock %s left out: slewd reads PTP hardware clocks (refclock PHC) only", strings.Join(args, " "))
+		return "", false
+	}
+	dev, devOpts, _ := strings.Cut(args[1], ":")
+	var ignored []string
+	if devOpts != "" {
+		ignored = append(ignored, ":"+devOpts)
+	}
+	for i := 2; i < len(args); i++ {
+		switch o := strings.ToLower(args[i]); o {
+		case "noselect":
+			note("refclock PHC %s left out: noselect", dev)
+			return "", false
+		case "prefer", "trust", "require":
+		case "poll", "dpoll", "refid", "lock", "rate", "maxlockage", "width", "pps", "filter", "delay",
+			"precision", "maxdispersion", "stratum", "offset", "minsamples", "maxsamples":
+			if i+1 < len(args) {
+				ignored = append(ignored, o+" "+args[i+1])
+				i++
+			}
+		default:
+			ignored = append(ignored, o)
+		}
+	}
+	if len(ignored) > 0 {
+		note("refclock PHC %s: %s ignored (slewd reads it every second; an offset such as TAI's is not applied)", dev, strings.Join(ignored, ", "))
+	}
+	return dev, true
+}
+
 // pollDuration is 2^exp seconds (fractions below one second round up to it).
 func pollDuration(exp int) time.Duration {
 	if exp < 0 {
@@ -227,5 +268,8 @@ func (imp Imported) Format() string {
 	}
 	write("server", imp.Servers)
 	write("pool", slices.Clone(imp.Pools))
+	for _, p := range imp.PHCs {
+		fmt.Fprintf(&b, "refclock PHC %s\n", p)
+	}
 	return b.String()
 }

@@ -84,13 +84,51 @@ func TestImportChronyConf(t *testing.T) {
 	if imp.KeyID != 7 || imp.KeyFile != "/etc/chrony/chrony.keys" {
 		t.Errorf("key %d file %q", imp.KeyID, imp.KeyFile)
 	}
+	if want := []string{"/dev/ptp0"}; !slices.Equal(imp.PHCs, want) {
+		t.Errorf("PHCs %q, want %q", imp.PHCs, want)
+	}
 	// minpoll 4 = 16 s, maxpoll 10 = 1024 s.
 	if imp.MinPoll != 16*time.Second || imp.MaxPoll != 1024*time.Second {
 		t.Errorf("poll %v..%v", imp.MinPoll, imp.MaxPoll)
 	}
-	for _, want := range []string{"chrony.conf:8: server 192.0.2.30 is noselect", "chrony.conf:9: reference clock", "chrony.conf:10: sourcedir", "chrony.conf:11: confdir", "key 7 is used for every source, also the 1 configured without a key"} {
+	for _, want := range []string{"chrony.conf:8: server 192.0.2.30 is noselect", "chrony.conf:9: refclock PHC /dev/ptp0: poll 3, dpoll -2, offset 0 ignored", "chrony.conf:10: sourcedir", "chrony.conf:11: confdir", "key 7 is used for every source, also the 1 configured without a key"} {
 		if !slices.ContainsFunc(imp.Notes, func(n string) bool { return strings.Contains(n, want) }) {
 			t.Errorf("notes lack %q: %q", want, imp.Notes)
+		}
+	}
+}
+
+func TestImportRefclocks(t *testing.T) {
+	for _, tc := range []struct {
+		conf  string
+		phcs  []string
+		notes []string
+	}{
+		{"refclock PHC /dev/ptp0\n", []string{"/dev/ptp0"}, nil},
+		{"refclock PHC /dev/ptp_kvm poll 2 prefer\nrefclock PHC /dev/ptp_kvm\n", []string{"/dev/ptp_kvm"}, []string{"x:1: refclock PHC /dev/ptp_kvm: poll 2 ignored"}},
+		{"refclock PHC /dev/ptp1:nocrossts tai\n", []string{"/dev/ptp1"}, []string{"x:1: refclock PHC /dev/ptp1: :nocrossts, tai ignored"}},
+		{"refclock PHC /dev/ptp0 noselect\n", nil, []string{"x:1: refclock PHC /dev/ptp0 left out: noselect"}},
+		{"refclock SHM 0 refid GPS\n", nil, []string{"x:1: reference clock SHM 0 refid GPS left out"}},
+		{"refclock PHC\n", nil, []string{"x:1: reference clock PHC left out"}},
+	} {
+		imp, err := ImportConfig(strings.NewReader(tc.conf), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(imp.PHCs, tc.phcs) {
+			t.Errorf("%q: PHCs %q, want %q", tc.conf, imp.PHCs, tc.phcs)
+		}
+		if len(imp.Notes) != len(tc.notes) {
+			t.Errorf("%q: notes %q, want %q", tc.conf, imp.Notes, tc.notes)
+			continue
+		}
+		for i, n := range tc.notes {
+			if !strings.HasPrefix(imp.Notes[i], n) {
+				t.Errorf("%q: note %q, want it to start %q", tc.conf, imp.Notes[i], n)
+			}
+		}
+		if len(tc.phcs) > 0 && !strings.Contains(imp.Format(), "refclock PHC "+tc.phcs[0]+"\n") {
+			t.Errorf("Format %q lacks the refclock", imp.Format())
 		}
 	}
 }

@@ -51,6 +51,7 @@ func reports(srcs []*Source, pools []*pool, sel selection, at, rmr time.Duration
 		r := SourceReport{
 			Source:   s.name,
 			Addr:     s.addr,
+			PHC:      s.phc != nil,
 			Stratum:  s.last.Stratum,
 			RefID:    s.last.RefID,
 			Leap:     s.last.Leap,

@@ -80,8 +80,14 @@ func (sel selection) forSample(s *Source, smp Sample) *Estimate {
 	}
 	est := *sel.est
 	est.Sample = smp
-	least, slack := s.floor.floor()
-	est.SampleBound = (max(smp.Delay-least, 0) + slack) / 2
+	if s.phc != nil {
+		// No path whose floor hides a fixed asymmetry: the PHC's time
+		// lies within the read's bracket, whatever the least one was.
+		est.SampleBound = max(smp.Delay/2, phcPrecision)
+	} else {
+		least, slack := s.floor.floor()
+		est.SampleBound = (max(smp.Delay-least, 0) + slack) / 2
+	}
 	est.SampleBias = sel.phase[s.id] - est.Phase()
 	return &est
 }

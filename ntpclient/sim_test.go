@@ -22,6 +22,7 @@ type simRun struct {
 	net    *ntptest.Network
 	client *ntpclient.Client
 	proc   *simclock.Process
+	phcs   map[string]*ntptest.SimPHC
 	ests   []simEst
 }
 
@@ -40,6 +41,7 @@ type simSetup struct {
 	kernel  simclock.KernelConfig
 	servers map[string]ntptest.ServerConfig // address → server
 	hosts   map[string][]string
+	phcs    map[string]ntptest.PHCConfig // device → PHC, opened for cfg.PHCs
 	cfg     ntpclient.Config
 	// during, if set, runs in its own simulated process (e.g. to slew the clock).
 	during func(ctx context.Context, p *simclock.Process) error
@@ -58,7 +60,7 @@ func newSim(t *testing.T, s simSetup) *simRun {
 	for name, addrs := range s.hosts {
 		n.SetHost(name, addrs...)
 	}
-	r := &simRun{w: w, net: n}
+	r := &simRun{w: w, net: n, phcs: map[string]*ntptest.SimPHC{}}
 	ready := make(chan error, 1)
 	r.proc = w.Spawn("slewd", false, func(ctx context.Context, p *simclock.Process) error {
 		var loop clock.Loop = p
@@ -73,6 +75,14 @@ func newSim(t *testing.T, s simSetup) *simRun {
 			Logger:        slog.New(slog.DiscardHandler),
 			Rand:          rand.New(rand.NewPCG(s.seed, 99)),
 			SimulatedTime: true,
+			OpenPHC: func(dev string) (clock.PHC, error) {
+				cfg, ok := s.phcs[dev]
+				if !ok {
+					return nil, fmt.Errorf("PHC %s: no such device", dev)
+				}
+				r.phcs[dev] = ntptest.NewPHC(p, dev, cfg)
+				return r.phcs[dev], nil
+			},
 		})
 		ready <- err
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"time"
+
+	"slewd/clock"
 )
 
 // A Source is one NTP server address being polled, as a state machine:
@@ -26,7 +28,11 @@ type Source struct {
 	spec Spec
 	name string // spec.String(): the source as configured, with port
 	pool *pool  // nil for a configured server
-	addr string // IP:PORT queried; "" until resolved
+	addr string // IP:PORT queried; "" until resolved; a PHC's device path
+	// phc is a PTP hardware clock read instead of a server queried: same
+	// filter, selection and reports, its own poll (PHCPoll) and error
+	// model (phcSample).
+	phc clock.PHC
 
 	// The query in flight (0: none), and when it counts as unanswered.
 	query     uint64
@@ -177,6 +183,13 @@ func keDeadline(now time.Duration) time.Duration {
 
 func newSource(p *sourceParams, id uint64, sp Spec, pl *pool) *Source {
 	return &Source{p: p, id: id, spec: sp, name: sp.String(), pool: pl, poll: p.cfg.MinPoll, burst: p.cfg.Burst, resolveAt: -1, keAt: -1}
+}
+
+// newPHCSource is a source reading phc, at device path.
+func newPHCSource(p *sourceParams, id uint64, path string, phc clock.PHC) *Source {
+	s := newSource(p, id, Spec{Host: path}, nil)
+	s.name, s.addr, s.phc, s.poll = phc.Name(), path, phc, p.cfg.PHCPoll
+	return s
 }
 
 // Tick does what is due at now: Handle(now, TimerEvent{}).
@@ -417,7 +430,7 @@ func (s *Source) inBurst() bool { return s.burst > 0 }
 // doubles after samples keep fitting the filter's prediction and halves
 // when they stop.
 func (s *Source) adaptPoll(res addResult) {
-	if s.inBurst() || s.p.cfg.FixedPoll != 0 {
+	if s.inBurst() || s.p.cfg.FixedPoll != 0 || s.phc != nil {
 		return
 	}
 	exp := pollExp(s.poll)
@@ -447,6 +460,9 @@ func pollExp(d time.Duration) int {
 
 // interval is the time between polls after the burst.
 func (s *Source) interval() time.Duration {
+	if s.phc != nil {
+		return s.p.cfg.PHCPoll // no server to spare, and no RATE
+	}
 	d := s.poll
 	if s.p.cfg.FixedPoll != 0 {
 		d = s.p.cfg.FixedPoll
@@ -463,6 +479,8 @@ func (s *Source) schedule(now time.Duration) {
 	case s.p.oneShot && s.burst == 0:
 		s.done = true
 		return
+	case s.inBurst() && s.phc != nil:
+		s.next = max(s.lastSent+s.interval(), now)
 	case s.inBurst():
 		s.next = max(s.lastSent+s.p.cfg.BurstInterval, now)
 	default:
@@ -492,8 +510,8 @@ func (s *Source) dead() bool {
 // looks its name up again to replace it), a server's name is looked up
 // again in case its address changed.
 func (s *Source) onDeath(now time.Duration) []Action {
-	if s.p.oneShot {
-		return nil
+	if s.p.oneShot || s.phc != nil {
+		return nil // a PHC has no name to look up again
 	}
 	if s.pool != nil {
 		return []Action{Demobilize{Reason: s.stoppedOrSilent(), Ban: s.stopped != ""}}

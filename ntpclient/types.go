@@ -110,8 +110,9 @@ func (e Estimate) Phase() time.Duration { return e.Offset + e.RealMinusRaw }
 
 // SourceReport is the state of one source, for `slewd query` and logs.
 type SourceReport struct {
-	Source     string // as configured, with port
-	Addr       string // address queried
+	Source     string // as configured, with port; a PHC's name, "PHC0 (ptp_kvm)"
+	Addr       string // address queried; a PHC's device, /dev/ptp0
+	PHC        bool   // a PTP hardware clock read, not an NTP server queried
 	Stratum    uint8
 	RefID      uint32
 	Offset     time.Duration // filtered offset, NTP sign

@@ -31,6 +31,9 @@ func clientFlags() []cli.Flag {
 		&cli.UintFlag{Name: "key", EnvVars: []string{"SLEWD_KEY"}, Usage: "key id in --keyfile to authenticate queries with"},
 		&cli.StringFlag{Name: "nts-ca", EnvVars: []string{"SLEWD_NTS_CA"},
 			Usage: "PEM file of the CAs NTS-KE servers' certificates must chain to", DefaultText: "the system's CA roots"},
+		&cli.StringSliceFlag{Name: "phc", EnvVars: []string{"SLEWD_PHCS"},
+			Usage: "PTP hardware clock to use as a reference beside or instead of servers, e.g. /dev/ptp0 (a VM's ptp_kvm or ptp_hyperv is the host's clock; repeatable)"},
+		&cli.DurationFlag{Name: "phc-poll", Value: ntpclient.DefaultPHCPoll, Usage: "how often each --phc is read"},
 		serversFromFlag(),
 		configFlag(),
 	}
@@ -51,6 +54,8 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		MaxPoll:    c.Duration("maxpoll"),
 		FixedPoll:  c.Duration("poll"),
 		Timeout:    c.Duration("timeout"),
+		PHCs:       nonEmpty(c.StringSlice("phc")),
+		PHCPoll:    c.Duration("phc-poll"),
 	}
 	if !lc.userSources {
 		cfg.Servers, cfg.Pools = lc.fileSources()
@@ -59,8 +64,8 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 	if err := applyServersFrom(c, &cfg, &key); err != nil {
 		return cfg, err
 	}
-	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 {
-		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server or --pool (e.g. `slewd "+c.Command.Name+" pool.ntp.org`), or as server and pool lines in "+configName(c), 2)
+	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 && len(cfg.PHCs) == 0 {
+		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server, --pool or --phc (e.g. `slewd "+c.Command.Name+" pool.ntp.org`), or as server and pool lines in "+configName(c), 2)
 	}
 	for _, s := range cfg.Servers {
 		if strings.HasPrefix(s, "-") {

@@ -96,7 +96,8 @@ func directivesOf(flags []cli.Flag) (config.Directives, error) {
 		}
 		var kind config.Kind
 		switch f.(type) {
-		case *cli.StringFlag:
+		case *cli.StringFlag, *cli.GenericFlag:
+			// A generic flag (--monitor-only) parses its own text.
 			kind = config.String
 		case *cli.BoolFlag:
 			kind = config.Bool

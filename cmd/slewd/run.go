@@ -29,12 +29,13 @@ const (
 func init() {
 	register(10, &cli.Command{
 		Name:      "run",
-		Usage:     "run the daemon: poll NTP servers and correct the clock by slewing only",
+		Usage:     "run the daemon: poll NTP servers (and PHCs) and correct the clock by slewing only",
 		ArgsUsage: "[SERVER...]",
 		Description: "Polls the servers, rejects falsetickers, and slews CLOCK_REALTIME (never\n" +
 			"back) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
 			"under 9 minutes. It pumps the kernel PLL second by second, so if it is\n" +
-			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME.\n" +
+			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME,\n" +
+			"except with --monitor-only, which only measures and reports (containers).\n" +
 			"A clock behind by more than --step-forward-over is stepped forward (that\n" +
 			"harms no program); a step back by another program is undone at once\n" +
 			"(--undo-foreign-steps), and other programs' slews are taken back.\n" +
@@ -57,6 +58,7 @@ func init() {
 				Usage: "the Unix socket slewd sources, tracking and status ask (group slewd may read, root may change state); none for none"},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SLEWD_METRICS_LISTEN"}, DefaultText: "off",
 				Usage: "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9476 (keep it off the internet: docs/operations.md)"},
+			monitorOnlyFlag(),
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, EnvVars: []string{"SLEWD_UNDO_FOREIGN_STEPS"},
 				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
@@ -84,14 +86,22 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("dry-run") {
+	var sys clock.System
+	mode := monitorOnly(c)
+	// A dry run and a monitor write nothing and take no lock; a daemon
+	// that will correct the clock locks its state directory first (a
+	// second one is refused before anything else is said).
+	if !c.Bool("dry-run") && mode != monitorYes && (mode != monitorAuto || clock.CanAdjust(sys) == nil) {
 		release, err := prepareDirs(c.String("state-dir"), c.String("run-dir"))
 		if err != nil {
 			return cli.Exit(err.Error(), 1)
 		}
 		defer release()
 	}
-	var sys clock.System
+	monitor, err := decideMonitoring(mode, c.Bool("dry-run"), sys, hostinfo.Detect(hostinfo.System()), log)
+	if err != nil {
+		return err
+	}
 	loop := clock.NewSystemLoop(256)
 	client, err := ntpclient.NewClient(cfg, ntpclient.Env{Clock: sys, Loop: loop, Logger: log})
 	if err != nil {
@@ -101,6 +111,7 @@ func runAction(c *cli.Context) error {
 		MaxOffset: c.Duration("max-offset"), MaxSlewPPM: c.Float64("max-slew-rate"), Method: method,
 		SyncThreshold: c.Duration("sync-threshold"), DryRun: c.Bool("dry-run"),
 		UndoForeignSteps: c.Bool("undo-foreign-steps"), StepForwardOver: c.Duration("step-forward-over"),
+		MonitorOnly: monitor,
 	}, discipline.Env{
 		Clock: sys, Loop: loop, Client: client,
 		State:      adjtime.DirStore{Dir: c.String("state-dir")},
@@ -198,5 +209,9 @@ func attributeForeign(obs hostinfo.Observation) hostinfo.Suspect {
 // there (docs/guests.md).
 func logMachine(log *slog.Logger) {
 	v := hostinfo.Detect(hostinfo.System())
-	log.Info("machine", "virtualization", v.Virtualization, "container", v.Container, "advice", hostinfo.Advice(v))
+	var phcs []string
+	for _, p := range hostinfo.PHCs(hostinfo.System()) {
+		phcs = append(phcs, clock.PHCName(p.Device, p.ClockName))
+	}
+	log.Info("machine", "virtualization", v.Virtualization, "container", v.Container, "phcs", phcs, "advice", hostinfo.Advice(v))
 }

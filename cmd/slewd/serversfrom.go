@@ -12,7 +12,7 @@ import (
 // ntpd or chronyd by reading the servers of their configuration.
 func serversFromFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: "servers-from", EnvVars: []string{"SLEWD_SERVERS_FROM"},
-		Usage: "take the server and pool lines of an ntp.conf or chrony.conf (e.g. /etc/ntp.conf; repeatable; " +
+		Usage: "take the server, pool and refclock PHC lines of an ntp.conf or chrony.conf (e.g. /etc/ntp.conf; repeatable; " +
 			"port, minpoll/maxpoll, key and maxsources are used, other options ignored)"}
 }
 
@@ -65,11 +65,12 @@ func importServers(paths []string, cfg *ntpclient.Config, key *keyChoice, isSet 
 		for _, n := range imp.Notes {
 			note(n)
 		}
-		if len(imp.Servers) == 0 && len(imp.Pools) == 0 {
+		if len(imp.Servers) == 0 && len(imp.Pools) == 0 && len(imp.PHCs) == 0 {
 			return fmt.Errorf("--servers-from %s: no server or pool lines slewd can use", path)
 		}
 		cfg.Servers = append(cfg.Servers, imp.Servers...)
 		cfg.Pools = append(cfg.Pools, imp.Pools...)
+		cfg.PHCs = append(cfg.PHCs, imp.PHCs...)
 		if imp.PoolSize != 0 && !isSet("pool-size") {
 			cfg.PoolSize = imp.PoolSize
 		}

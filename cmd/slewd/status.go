@@ -14,6 +14,7 @@ import (
 
 	"slewd/boot"
 	"slewd/clock"
+	"slewd/hostinfo"
 )
 
 // clocksourcePath names the kernel's current clocksource.
@@ -39,6 +40,7 @@ func init() {
 			if err != nil {
 				return cli.Exit("slewd status: "+err.Error(), 1)
 			}
+			st = withMachine(st, hostinfo.System())
 			return printStatus(c, st) // status_daemon.go: the kernel's view, then the daemon's
 		},
 	})
@@ -76,6 +78,24 @@ type kernelStatus struct {
 	TolerancePPM    float64  `json:"tolerance_ppm"`
 	Clocksource     string   `json:"clocksource"`
 	Verdict         string   `json:"verdict"`
+
+	// The machine (hostinfo, as systemd-detect-virt decides): "none" on
+	// bare metal; the PTP hardware clocks it offers (--phc).
+	Virtualization string         `json:"virtualization"`
+	Container      string         `json:"container"`
+	UserNamespace  bool           `json:"user_namespace"`
+	PHCs           []hostinfo.PHC `json:"phcs"`
+}
+
+// withMachine adds what the machine is and which PHCs it has.
+func withMachine(s kernelStatus, m hostinfo.Machine) kernelStatus {
+	v := hostinfo.Detect(m)
+	s.Virtualization, s.Container, s.UserNamespace = v.Virtualization, v.Container, v.UserNamespace
+	s.PHCs = hostinfo.PHCs(m)
+	if s.PHCs == nil {
+		s.PHCs = []hostinfo.PHC{}
+	}
+	return s
 }
 
 // readKernelStatus asks the kernel (read-only) and decodes the answer.
@@ -312,4 +332,27 @@ func writeStatusText(w io.Writer, s kernelStatus) {
 	fmt.Fprintf(w, "status:        %s (%#x)\n", flags, s.StatusRaw)
 	fmt.Fprintf(w, "clocksource:   %s\n", cs)
 	fmt.Fprintf(w, "verdict:       %s\n", s.Verdict)
+	if s.Virtualization != "" {
+		m := "virtualization " + s.Virtualization + ", container " + s.Container
+		if s.UserNamespace {
+			m += ", in a user namespace (clock writes refused)"
+		}
+		fmt.Fprintf(w, "machine:       %s\n", m)
+	}
+	phcs := "none"
+	if len(s.PHCs) > 0 {
+		var l []string
+		for _, p := range s.PHCs {
+			e := p.Device
+			if p.ClockName != "" {
+				e += " (" + p.ClockName + ")"
+			}
+			if p.Reference() {
+				e += ": the host's clock, use it with --phc " + p.Device
+			}
+			l = append(l, e)
+		}
+		phcs = strings.Join(l, "; ")
+	}
+	fmt.Fprintf(w, "PHCs:          %s\n", phcs)
 }

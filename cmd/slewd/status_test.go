@@ -1,6 +1,8 @@
 package main
 
 import (
+	"testing/fstest"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slewd/hostinfo"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +181,40 @@ func TestStatusTextAndJSON(t *testing.T) {
 	}
 }
 
+func TestStatusMachine(t *testing.T) {
+	kvm := hostinfo.Machine{FS: fstest.MapFS{
+		"sys/class/dmi/id/sys_vendor":   {Data: []byte("QEMU\n")},
+		"sys/class/dmi/id/product_name": {Data: []byte("Standard PC (Q35 + ICH9, 2009)\n")},
+		"sys/class/ptp/ptp0/clock_name": {Data: []byte("KVM virtual PTP\n")},
+		"sys/class/ptp/ptp1/clock_name": {Data: []byte("e1000e\n")},
+		"proc/self/uid_map":             {Data: []byte("         0          0 4294967295\n")},
+		"proc/self/gid_map":             {Data: []byte("         0          0 4294967295\n")},
+		"proc/self/setgroups":           {Data: []byte("allow\n")},
+		"proc/1/environ":                {Data: []byte("HOME=/\x00")},
+	}}
+	s := withMachine(decodeStatus(kernel(clock.KernelState{State: clock.TimeOK, Tick: 10000}, 0), "kvm-clock", time.Hour), kvm)
+	var text, js bytes.Buffer
+	writeStatusText(&text, s)
+	for _, want := range []string{"machine:       virtualization qemu, container none",
+		"PHCs:          /dev/ptp0 (KVM virtual PTP): the host's clock, use it with --phc /dev/ptp0; /dev/ptp1 (e1000e)"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	writeStatusJSON(&js, s)
+	var m map[string]any
+	if err := json.Unmarshal(js.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["virtualization"] != "qemu" || m["container"] != "none" || len(m["phcs"].([]any)) != 2 {
+		t.Errorf("JSON: virtualization %v container %v phcs %v", m["virtualization"], m["container"], m["phcs"])
+	}
+	bare := withMachine(s, hostinfo.Machine{FS: fstest.MapFS{}})
+	if bare.Virtualization != "none" || bare.Container != "none" || bare.PHCs == nil {
+		t.Errorf("bare metal: %q %q %v, want none, none, []", bare.Virtualization, bare.Container, bare.PHCs)
+	}
+}
+
 // TestStatusUnprivileged runs the built binary in a user namespace, where
 // the kernel refuses every clock change (no CAP_SYS_TIME over the real
 // clock): status must work there, reading the host's clock.
@@ -211,6 +248,10 @@ func TestStatusUnprivileged(t *testing.T) {
 			if s.TickUs < clock.MinTick || s.TickUs > clock.MaxTick || s.Verdict == "" {
 				t.Errorf("implausible status: %+v", s)
 			}
+			if s.Virtualization == "" || s.Container == "" || !s.UserNamespace {
+				t.Errorf("virtualization %q container %q user namespace %v: want both named and the namespace seen", s.Virtualization, s.Container, s.UserNamespace)
+			}
+			t.Logf("here: virtualization %s, container %s, PHCs %v", s.Virtualization, s.Container, s.PHCs)
 		} else if !strings.Contains(stdout.String(), "verdict:") {
 			t.Errorf("slewd status printed:\n%s", stdout.String())
 		}

@@ -63,6 +63,9 @@ var flagRules = map[string]rule{
 	// socket): a path or address given as "" is refused; their own
 	// checks (a parse, a listen) say the rest.
 	"nts-ca":         notEmpty(),
+	"phc":            notEmpty(),
+	"phc-poll":       durationIn(10*time.Millisecond, time.Hour),
+	"monitor-only":   noCheck("its own parse takes yes, no or auto and refuses the rest"),
 	"config":         noCheck(`a path; "" reads no configuration file`),
 	"metrics-listen": notEmpty(),
 	"control-socket": notEmpty(),

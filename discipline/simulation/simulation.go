@@ -72,6 +72,9 @@ type Config struct {
 	LeapAt       time.Duration
 	LeapDelete   bool
 	LeapIgnorers int
+	// PHC, if set, is a PTP hardware clock at /dev/ptp0 beside the
+	// servers (a VM guest's ptp_kvm); Servers may then be 0.
+	PHC *ntptest.PHCConfig
 }
 
 // LeapMidnight is the midnight a simulated leap second comes at (Config.LeapAt).
@@ -178,9 +181,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		current = w.Spawn("slewd", true, func(ctx context.Context, p *simclock.Process) error {
 			log := slog.New(virtualTimeHandler{slog.NewTextHandler(logOut, &slog.HandlerOptions{
 				Level: slog.LevelInfo, ReplaceAttr: dropTime}), w})
-			client, err := ntpclient.NewClient(ntpclient.Config{Servers: servers, FixedPoll: cfg.Poll}, ntpclient.Env{
+			ccfg := ntpclient.Config{Servers: servers, FixedPoll: cfg.Poll}
+			if cfg.PHC != nil {
+				ccfg.PHCs = []string{"/dev/ptp0"}
+			}
+			client, err := ntpclient.NewClient(ccfg, ntpclient.Env{
 				Clock: p, Loop: p, Dialer: network.Dialer(p), Resolver: network.Resolver(),
 				Logger: log, Rand: w.Rand("client"), SimulatedTime: true,
+				OpenPHC: func(dev string) (clock.PHC, error) { return ntptest.NewPHC(p, dev, *cfg.PHC), nil },
 			})
 			if err != nil {
 				return err
