@@ -106,6 +106,10 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		// measures what is really left; a clock behind is stepped forward.
 		d.servo.Shift(c.Suspend, time.Second)
 		d.slewer.ShiftTarget(c.Suspend)
+		// The client's filters hold samples in the RAW frame too.
+		if r, ok := d.env.Client.(interface{ Resumed() }); ok {
+			r.Resumed()
+		}
 	}
 	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
 	ev := foreign.Event{Kind: "step", Step: c.Step, Suspend: c.Suspend, Action: dec.Did}

@@ -127,6 +127,17 @@ func (c *Client) PollNow() {
 	}
 }
 
+// Resumed tells the client that the machine slept: CLOCK_MONOTONIC_RAW,
+// the frame its filters keep samples in, stood still while true time went
+// on, so every sample from before the sleep is off by the sleep and would
+// hold back the estimate (popcorn gate, frequency fit) until it aged out.
+// Each source's filter starts afresh; PollNow then measures at once.
+func (c *Client) Resumed() {
+	for _, s := range c.sources {
+		s.filter = filter{}
+	}
+}
+
 // SetPollLimit caps the adaptive poll interval below MaxPoll (0: no cap),
 // for a consumer that knows how long the local clock stays predictable:
 // polling less often than that lets its error grow unseen. A fixed poll

@@ -17,6 +17,9 @@ type Metrics struct {
 	MaxRatePPM  float64 // the largest |rate| against true time
 	end         float64
 	finalError  float64
+	// outAfterJump: the last jump left |error| beyond the bound and no
+	// time has passed since.
+	outAfterJump bool
 	// Backward holds REALTIME's backward windows: how long it stayed
 	// below the highest time it had shown, after each step back (true
 	// time, s; exact, from every segment and jump).
@@ -56,6 +59,15 @@ func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 		m.MaxRatePPM = math.Abs(ratePPM)
 	}
 	m.end, m.finalError = t1, e1
+	if t1 <= t0 {
+		// Between two jumps at the same instant (a foreign step and its
+		// undo): the clock showed that error for no time at all.
+		return
+	}
+	m.outAfterJump = false
+	if math.Abs(e0) > m.bound {
+		m.settleStart = -1
+	}
 	segT0, segE0 := t0, e0
 	// Split at whole seconds so each bin gets its part.
 	for t0 < t1 {
@@ -95,9 +107,9 @@ func (m *Metrics) Jump(t, delta float64, why string) {
 	}
 	m.finalError += delta
 	m.Backward.Observe(t, t+m.finalError)
-	if math.Abs(m.finalError) > m.bound {
-		m.settleStart = -1
-	}
+	// Out of bounds only if time passes there: the next segment says (an
+	// undo at the same instant leaves the settled stretch unbroken).
+	m.outAfterJump = math.Abs(m.finalError) > m.bound
 }
 
 // RTCWrite implements simclock.Observer.
@@ -105,7 +117,12 @@ func (m *Metrics) RTCWrite(t, e float64) {}
 
 // ConvergedAfter is the first time |error| ≤ bound after which it stayed
 // within bound to the end, or -1.
-func (m *Metrics) ConvergedAfter() float64 { return m.settleStart }
+func (m *Metrics) ConvergedAfter() float64 {
+	if m.outAfterJump {
+		return -1 // the run ended on a jump out of bounds
+	}
+	return m.settleStart
+}
 
 // Since returns the RMS and the largest |error| from time t0 to the end
 // (the RMS from the first whole second at or after t0).
