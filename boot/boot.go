@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
 		return rep, nil
 	}
 
-	if err := apply(c, &rep); err != nil {
+	if err := apply(c, env.Run, "slewd boot", &rep); err != nil {
 		return rep, err
 	}
 	ch, synced := StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
@@ -216,12 +216,13 @@ func saveHighWater(env Env, rep *Report, errorBound time.Duration) {
 	rep.HighWater.Saved = true
 }
 
-// apply carries out the plan: the one step, or the singleshot.
-func apply(c clock.Clock, rep *Report) error {
+// apply carries out the plan: the one step, or the singleshot. A step is
+// noted first in the daemon's run directory (if any), so that a running
+// `slewd run` takes it for slewd's own and does not undo it.
+func apply(c clock.Clock, run adjtime.Store, by string, rep *Report) error {
 	switch rep.Action {
 	case ActionStep:
-		_, err := clock.NewDriver(c).Step(rep.Step)
-		return err
+		return stepClock(c, run, by, rep.Step)
 	case ActionSlew:
 		us := SingleshotMicros(rep.Slew-rep.PLLFuture, rep.KernelAtPlan.RatePPM())
 		prev, err := clock.NewDriver(c).ArmSingleshot(time.Duration(us) * time.Microsecond)
@@ -268,7 +269,7 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	if cfg.DryRun {
 		return rep, nil
 	}
-	if _, err := clock.NewDriver(c).Step(step); err != nil {
+	if err := stepClock(c, env.Run, "slewd boot", step); err != nil {
 		return rep, err
 	}
 	// After the step the kernel says unsynchronized with maxerror 16 s,
@@ -279,4 +280,14 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	}
 	rep.HighWater.Restored = true
 	return rep, nil
+}
+
+// stepClock steps the clock by d, noting the step for a running daemon first.
+func stepClock(c clock.Clock, run adjtime.Store, by string, d time.Duration) error {
+	if run != nil {
+		// Best effort: without a run directory no daemon is there to tell.
+		statefile.NoteStep(run, statefile.Step{Raw: c.Raw(), Step: d, By: by})
+	}
+	_, err := clock.NewDriver(c).Step(d)
+	return err
 }

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,6 +158,11 @@ func TestBootStepsOnce(t *testing.T) {
 	}
 	if k.Status.Nano {
 		t.Error("STA_NANO left set by ADJ_SETOFFSET|ADJ_NANO; boot should put the kernel's units back")
+	}
+	// The step was noted for a running daemon, so that it is not undone.
+	var note statefile.Step
+	if b, err := s.run.ReadFile(statefile.StepFile); err != nil || json.Unmarshal(b, &note) != nil || note.Step != rep.Step || note.By != "slewd boot" {
+		t.Errorf("the step was not noted in the run directory: %+v (%v)", note, err)
 	}
 	// The high-water mark is a lower bound of true time.
 	mark, ok, err := statefile.ReadHighWater(s.state)

@@ -98,7 +98,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	if cfg.Query || rep.Refused {
 		return rep, nil
 	}
-	if err := apply(c, &rep); err != nil {
+	if err := apply(c, env.Run, "slewd sync", &rep); err != nil {
 		return rep, err
 	}
 	if rep.PreviousSingleshot != 0 {

@@ -125,11 +125,18 @@ type Discipline struct {
 	slewing     bool
 	panicked    bool
 	markedSync  bool
+	// For the Snapshot (slewd tracking): the bounds the slewer was given
+	// (maxerror and esterror less the correction left), when it was
+	// given any, and when systemd was last told the clock is synchronized.
+	hasTarget               bool
+	targetDist, targetSigma time.Duration
+	markedAt                time.Time
 	// startFreqPPM is the drift compensation slewd started with; it is put
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
 
 	fw foreignWatch // other programs' changes (foreign.go)
+	lw leapWatch    // leap seconds the servers announce (leap.go)
 
 	mu   sync.Mutex
 	snap Snapshot
@@ -181,9 +188,12 @@ func (d *Discipline) Run(ctx context.Context) error {
 			d.nextDrift = now + d.cfg.DriftInterval
 		}
 		if now >= d.fw.next {
-			if err := d.lookForeign(now); err != nil {
+			if err := d.lookForeign(now, nil); err != nil {
 				return d.shutdown(err)
 			}
+		}
+		if d.lw.armed && now >= d.lw.due {
+			d.leapDue(now)
 		}
 		if env.Watchdog > 0 && now >= d.nextDog {
 			env.Notify("WATCHDOG=1")
@@ -266,6 +276,9 @@ func (d *Discipline) wait(now time.Duration) time.Duration {
 	if d.env.Watchdog > 0 {
 		due = append(due, d.nextDog)
 	}
+	if d.lw.armed {
+		due = append(due, d.lw.due)
+	}
 	for _, t := range due {
 		wait = min(wait, adjtime.EarlyWait(max(t-now, 0)))
 	}
@@ -276,13 +289,20 @@ func (d *Discipline) wait(now time.Duration) time.Duration {
 func (d *Discipline) dispatch(ev any) error {
 	switch ev := ev.(type) {
 	case clock.ClockChanged:
-		return d.lookForeign(ev.Woke)
+		return d.lookForeign(ev.Woke, &ev.After)
+	case attributed:
+		d.logForeign(ev)
+		return nil
 	case clock.ClockWatchFailed:
 		d.log.Warn("stopped watching for clock steps; looking once a second instead", "err", ev.Err)
 		return nil
 	}
 	if est, ok := d.env.Client.Handle(ev); ok {
 		if est == nil {
+			// A reply, a timeout or a lookup without a new estimate:
+			// the sources' state is news all the same (an unreachable one).
+			d.reports = d.env.Client.Reports()
+			d.publish(nil)
 			return nil
 		}
 		return d.onEstimate(*est)
@@ -324,6 +344,7 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 		d.log.Info("the clock is back within --max-offset; correcting it", "offset", est.Offset)
 		d.panicked = false
 	}
+	d.leapEstimate(est)
 	// The servo takes the fresh sample behind the estimate, moved onto the
 	// combination of the sources, with its hard bound.
 	innov := d.servo.Update(est.Sample.Raw, est.Sample.Phase()-est.SampleBias, est.SampleBound)
@@ -332,7 +353,8 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	if err := d.slewer.SetBaseFrequency(freq); err != nil {
 		return err
 	}
-	d.slewer.SetTarget(now, d.servo.Phase(now), freq, est.Error+d.servo.PhaseSigma(now), d.servo.PhaseSigma(now))
+	d.hasTarget, d.targetDist, d.targetSigma = true, est.Error+d.servo.PhaseSigma(now), d.servo.PhaseSigma(now)
+	d.slewer.SetTarget(now, d.servo.Phase(now), freq, d.targetDist, d.targetSigma)
 	d.env.Client.SetPollLimit(PollLimit(d.servo.WanderUpper()))
 	if err := d.stepForwardIfBehind(est.Error + d.servo.PhaseSigma(now)); err != nil {
 		return err
@@ -374,6 +396,8 @@ func (d *Discipline) control() error {
 			d.log.Info("clock synchronized", "remaining", rem, "error_bound", d.lastEst.Error)
 			if err := d.env.MarkSynced(); err != nil {
 				d.log.Warn("could not mark the clock synchronized for systemd", "err", err)
+			} else {
+				d.markedAt = d.env.Clock.Now()
 			}
 			d.saveHighWater()
 		} else {

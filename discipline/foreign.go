@@ -36,8 +36,18 @@ type foreignWatch struct {
 	stop    func()        // the change watcher's
 	earlier []time.Time   // when earlier foreign changes were seen, for a period
 
-	saidDryStep bool // a dry run said once that it would step forward
+	saidDryStep bool          // a dry run said once that it would step forward
+	ownRaw      time.Duration // RAW of slewd's last own step
 }
+
+// ownStep records a step slewd made in the ledger.
+func (d *Discipline) ownStep(took time.Duration) {
+	d.fw.ledger.Own(took)
+	d.fw.ownRaw = d.env.Clock.Raw()
+}
+
+// forgetter is a client that can drop its samples (ntpclient.Client).
+type forgetter interface{ Forget() }
 
 // offsetsReading turns the kernel's offsets into the ledger's terms.
 func offsetsReading(o clock.Offsets) foreign.Reading {
@@ -68,11 +78,21 @@ func (d *Discipline) stopForeign() {
 }
 
 // lookForeign is the once-a-second look, and what a change notice runs:
-// woke is RAW when the notice arrived (the look's own time otherwise).
-func (d *Discipline) lookForeign(woke time.Duration) error {
+// woke is RAW when the notice arrived (the look's own time otherwise);
+// seen, when not nil, the offsets the watcher read right after the notice
+// (reading them again would cost the undo time).
+func (d *Discipline) lookForeign(woke time.Duration, seen *clock.Offsets) error {
 	now := d.env.Clock.Raw()
 	d.fw.next = now + checkEvery
-	c := d.fw.ledger.Observe(offsetsReading(clock.ReadOffsets(d.env.Clock, 4)))
+	var o clock.Offsets
+	if seen != nil && seen.Raw > d.fw.ownRaw {
+		o = *seen
+	} else {
+		// No reading, or slewd stepped since it was taken (the ledger
+		// already counts that step): read now.
+		o = clock.ReadOffsets(d.env.Clock, 4)
+	}
+	c := d.fw.ledger.Observe(offsetsReading(o))
 	if !c.None() {
 		if err := d.onForeignStep(c, woke); err != nil {
 			return err
@@ -106,9 +126,8 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		// measures what is really left; a clock behind is stepped forward.
 		d.servo.Shift(c.Suspend, time.Second)
 		d.slewer.ShiftTarget(c.Suspend)
-		// The client's filters hold samples in the RAW frame too.
-		if r, ok := d.env.Client.(interface{ Resumed() }); ok {
-			r.Resumed()
+		if f, ok := d.env.Client.(forgetter); ok {
+			f.Forget() // the sources' samples are in the old frame
 		}
 	}
 	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
@@ -121,9 +140,10 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("undoing a foreign step: %w", err)
 		}
-		d.fw.ledger.Own(took)
+		d.ownStep(took)
 		ev.Undone = took > 0
-		ev.Latency = d.env.Clock.Raw() - woke
+		ev.UndoneRaw = d.env.Clock.Raw()
+		ev.Latency = ev.UndoneRaw - woke
 		if d.cfg.DryRun {
 			ev.Action = "dry run: would undo it (step forward by " + dec.StepForward.String() + ")"
 		}
@@ -154,29 +174,49 @@ func (d *Discipline) onForeignSlew(i adjtime.Interference) {
 	d.reportForeign(foreign.Event{Time: d.env.Clock.Now(), Kind: i.Kind(), Action: action + " (" + i.String() + ")"}, obs, "")
 }
 
+// attributed is a foreign change with its culprit, posted back to the
+// loop by the helper that looked for it.
+type attributed struct {
+	ev      foreign.Event
+	obs     hostinfo.Observation
+	advice  string
+	suspect hostinfo.Suspect
+}
+
 // reportForeign names the culprit, counts the change, and says it all in
-// one WARN line (ERROR for one that keeps coming back).
+// one WARN line (ERROR for one that keeps coming back). Looking for the
+// culprit reads /proc, cron and units: it runs beside the loop, which
+// must stay free to undo the next step at once.
 func (d *Discipline) reportForeign(ev foreign.Event, obs hostinfo.Observation, advice string) {
 	obs.At = ev.Time.Local()
-	obs.Earlier = d.fw.earlier
+	obs.Earlier = append([]time.Time(nil), d.fw.earlier...)
+	d.fw.earlier = append(d.fw.earlier, obs.At)
+	if len(d.fw.earlier) > 16 {
+		d.fw.earlier = d.fw.earlier[1:]
+	}
+	attr := d.env.Attribute
+	if attr == nil {
+		d.logForeign(attributed{ev: ev, obs: obs, advice: advice})
+		return
+	}
+	loop := d.env.Loop
+	loop.Go(func() { loop.Post(attributed{ev: ev, obs: obs, advice: advice, suspect: attr(obs)}) })
+}
+
+// logForeign counts an attributed change and logs it.
+func (d *Discipline) logForeign(a attributed) {
+	ev, advice := a.ev, a.advice
 	ev.Culprit, ev.Fix = "unknown", "enable audit rules for time changes (auditctl -a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime,clock_adjtime -k time-change) to see who does it"
-	if d.env.Attribute != nil {
-		s := d.env.Attribute(obs)
-		if s.Who != "" {
-			ev.Culprit, ev.Fix = s.Who, s.Fix
-			if s.Why != "" {
-				ev.Culprit += " (" + s.Why + ")"
-			}
+	if s := a.suspect; s.Who != "" {
+		ev.Culprit, ev.Fix = s.Who, s.Fix
+		if s.Why != "" {
+			ev.Culprit += " (" + s.Why + ")"
 		}
 	}
 	if advice != "" {
 		ev.Fix = advice + "; " + ev.Fix
 	}
 	repeats := d.fw.tally.Add(d.env.Clock.Raw(), ev)
-	d.fw.earlier = append(d.fw.earlier, obs.At)
-	if len(d.fw.earlier) > 16 {
-		d.fw.earlier = d.fw.earlier[1:]
-	}
 	level, msg := slog.LevelWarn, foreignMessage(ev)
 	if repeats >= 3 {
 		level = slog.LevelError
@@ -204,9 +244,9 @@ func foreignMessage(ev foreign.Event) string {
 	switch ev.Kind {
 	case "step":
 		if ev.Step < 0 {
-			return fmt.Sprintf("another program set the clock back by %v", -ev.Step)
+			return fmt.Sprintf("another program set the clock back by %v", (-ev.Step).Round(time.Microsecond))
 		}
-		return fmt.Sprintf("another program set the clock forward by %v", ev.Step)
+		return fmt.Sprintf("another program set the clock forward by %v", ev.Step.Round(time.Microsecond))
 	case "suspend":
 		m := fmt.Sprintf("the machine resumed after %v suspended", ev.Suspend)
 		if ev.Step != 0 {
@@ -241,7 +281,7 @@ func (d *Discipline) stepForwardIfBehind(errorBound time.Duration) error {
 	if err != nil {
 		return err
 	}
-	d.fw.ledger.Own(took)
+	d.ownStep(took)
 	if d.cfg.DryRun {
 		if !d.fw.saidDryStep {
 			d.fw.saidDryStep = true

@@ -25,9 +25,19 @@ type Snapshot struct {
 	FreqPPM      float64 // the servo's frequency
 	FreqSigmaPPM float64
 	Sources      int                      // behind the last estimate
-	Reports      []ntpclient.SourceReport // every source's state at the last estimate
+	Reports      []ntpclient.SourceReport // every source's state after the last reply
 	// Foreign counts other programs' clock changes and what slewd did.
 	Foreign foreign.Tally
+
+	// What the kernel and systemd were told, for `slewd tracking`.
+	DryRun bool // nothing is told to the kernel
+	// KernelMaxError and KernelEstError are the maxerror and esterror set
+	// with the status at the last control step (STA_UNSYNC is clear
+	// while Synced); the kernel grows maxerror by 500 µs/s after.
+	KernelMaxError, KernelEstError time.Duration
+	// MarkedSynced is when /run/systemd/timesync/synchronized was last
+	// touched (REALTIME; zero: never, or it failed).
+	MarkedSynced time.Time
 }
 
 // Status is the snapshot as the status file has it, stamped with now.
@@ -64,7 +74,12 @@ func (d *Discipline) publish(mod func(*Snapshot)) Snapshot {
 		s.FreqPPM, s.FreqSigmaPPM = d.servo.FreqPPM(), d.servo.FreqSigmaPPM()
 	}
 	if d.lastEst != nil {
-		s.Sources, s.Reports = d.lastEst.Sources, d.reports
+		s.Sources = d.lastEst.Sources
+	}
+	s.Reports, s.DryRun, s.MarkedSynced = d.reports, d.cfg.DryRun, d.markedAt
+	if d.hasTarget {
+		rem := s.Remaining.Abs()
+		s.KernelMaxError, s.KernelEstError = rem+d.targetDist, rem+d.targetSigma
 	}
 	s.Foreign = d.fw.tally.Clone()
 	if mod != nil {

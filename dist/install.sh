@@ -63,6 +63,10 @@ put 0755 cron/slewd-sync "$DOCDIR/examples/slewd-sync"
 put 0644 systemd/slewd-gate.conf "$DOCDIR/examples/slewd-gate.conf"
 keep 0644 logrotate/slewd "$LOGROTATEDIR/slewd"
 keep 0644 default/slewd "$DEFAULTSFILE"
+keep 0644 slewd.conf "${CONFDIR:-/etc/slewd}/slewd.conf"
+# Empty directories for the admin's drop-ins and sources (slewd.conf
+# reads them).
+install -d "$DESTDIR${CONFDIR:-/etc/slewd}/conf.d" "$DESTDIR${CONFDIR:-/etc/slewd}/sources.d"
 
 # The user slewd runs as, on this machine (a package does it in its
 # scripts, so not into a DESTDIR).

@@ -5,16 +5,20 @@ import "time"
 // Event is one foreign change as slewd saw and answered it: what the
 // status file and `slewd status` show as the last one.
 type Event struct {
-	Time    time.Time     `json:"time"`          // REALTIME when it was seen, after any undo
-	Kind    string        `json:"kind"`          // "step", "suspend", "slew", "tick", "frequency", "leap"
-	Step    time.Duration `json:"step_ns"`       // signed; negative, the clock was set back
-	Suspend time.Duration `json:"suspend_ns"`    // time suspended, for a resume
-	Action  string        `json:"action"`        // what slewd did, in words
-	Undone  bool          `json:"undone"`        // the step was undone
-	Culprit string        `json:"culprit"`       // the likely culprit, or "unknown"
-	Fix     string        `json:"fix"`           // the change that stops it
-	Latency time.Duration `json:"latency_ns"`    // from the kernel's notice to the undo
-	Repeats int           `json:"repeats_10min"` // foreign changes in the 10 minutes up to this one
+	Time    time.Time     `json:"time"`       // REALTIME when it was seen, after any undo
+	Kind    string        `json:"kind"`       // "step", "suspend", "slew", "tick", "frequency", "leap"
+	Step    time.Duration `json:"step_ns"`    // signed; negative, the clock was set back
+	Suspend time.Duration `json:"suspend_ns"` // time suspended, for a resume
+	Action  string        `json:"action"`     // what slewd did, in words
+	Undone  bool          `json:"undone"`     // the step was undone
+	Culprit string        `json:"culprit"`    // the likely culprit, or "unknown"
+	Fix     string        `json:"fix"`        // the change that stops it
+	Latency time.Duration `json:"latency_ns"` // from the kernel's notice to the undo
+	// UndoneRaw is CLOCK_MONOTONIC_RAW (the same in every process) right
+	// after the undo step returned: a program that stepped the clock can
+	// tell how long REALTIME stayed back from its own RAW reading.
+	UndoneRaw time.Duration `json:"undone_raw_ns,omitempty"`
+	Repeats   int           `json:"repeats_10min"` // foreign changes in the 10 minutes up to this one
 }
 
 // Tally counts foreign changes for the status file, and notices a repeat

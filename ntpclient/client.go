@@ -127,17 +127,6 @@ func (c *Client) PollNow() {
 	}
 }
 
-// Resumed tells the client that the machine slept: CLOCK_MONOTONIC_RAW,
-// the frame its filters keep samples in, stood still while true time went
-// on, so every sample from before the sleep is off by the sleep and would
-// hold back the estimate (popcorn gate, frequency fit) until it aged out.
-// Each source's filter starts afresh; PollNow then measures at once.
-func (c *Client) Resumed() {
-	for _, s := range c.sources {
-		s.filter = filter{}
-	}
-}
-
 // SetPollLimit caps the adaptive poll interval below MaxPoll (0: no cap),
 // for a consumer that knows how long the local clock stays predictable:
 // polling less often than that lets its error grow unseen. A fixed poll
@@ -242,7 +231,7 @@ func (c *Client) Handle(ev any) (est *Estimate, handled bool) {
 		}
 		now := c.env.Clock.Raw()
 		if p := ev.pool; p != nil {
-			if ev.lookup == p.lookup && p.lookup != 0 {
+			if ev.lookup == p.lookup && p.lookup != 0 && c.hasPool(p) { // not dropped by SetSources meanwhile
 				p.lookup = 0
 				c.poolResolved(now, p, ev.addrs, ev.err)
 			}
@@ -271,4 +260,18 @@ func (c *Client) Reports() []SourceReport {
 	// known exactly; with no sample at all there are no offsets to show.
 	at, rmr, _ := newest(c.sources, true)
 	return reports(c.sources, c.pools, c.sel, at, rmr)
+}
+
+// Forget drops the samples every source holds and asks them all again at
+// once (PollNow's burst). After a suspend, RAW stood still while true time
+// went on: the servers' time against RAW jumped by the time asleep, so the
+// old samples no longer fit the new ones; the new ones alone decide.
+// Reachability and poll intervals are kept.
+func (c *Client) Forget() {
+	now := c.env.Clock.Raw()
+	for _, s := range c.sources {
+		s.filter = filter{}
+		s.pollNow(now)
+	}
+	c.sel = selection{reason: "re-measuring after a suspend"}
 }

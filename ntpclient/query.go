@@ -163,6 +163,12 @@ func classify(p queryParams, resp *ntp.Response, err error, before, after clock.
 		}
 		return r
 	}
+	if steppedDuring(before, after) {
+		// Another program (or slewd) stepped the clock between the
+		// readings: t1 and t4 are on different scales.
+		r.kind, r.detail = replyBad, "the clock was stepped during the exchange: sample discarded"
+		return r
+	}
 	// Place the sample in the RAW frame: the midpoint of t1 and t4 in
 	// REALTIME, and REALTIME − RAW interpolated there between the two
 	// bracketing readings (slewing changes it at up to 10 %).
@@ -197,4 +203,17 @@ func interpolate(a, b clock.Reading, t time.Time) time.Duration {
 	f := float64(t.Sub(a.Real)) / float64(span)
 	f = max(0, min(1, f))
 	return ra + time.Duration(f*float64(rb-ra))
+}
+
+// steppedDuring says whether REALTIME − RAW changed between two readings
+// by more than slewing can change it (the kernel's ±10.05 %, the PLL and
+// singleshot chunks on top: 11 %), plus the readings' own widths: then
+// the clock was stepped in between.
+func steppedDuring(a, b clock.Reading) bool {
+	span := b.Raw - a.Raw
+	if span < 0 {
+		return true
+	}
+	slack := time.Duration(0.11*float64(span)) + a.Width + b.Width + time.Microsecond
+	return (b.RealMinusRaw() - a.RealMinusRaw()).Abs() > slack
 }

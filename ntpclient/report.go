@@ -57,6 +57,10 @@ func reports(srcs []*Source, pools []*pool, sel selection, at, rmr time.Duration
 			KissCode: s.kiss,
 			Reach:    s.reach,
 			Poll:     s.interval(),
+			Queries:  s.queries,
+			Replies:  s.replies,
+			Kisses:   s.kisses,
+			Spikes:   s.filter.spikes,
 		}
 		if s.filter.len() > 0 {
 			f := s.filter.output(at)
@@ -66,11 +70,13 @@ func reports(srcs []*Source, pools []*pool, sel selection, at, rmr time.Duration
 			r.Jitter = f.Jitter
 			r.RootDistance = rootDistance(f)
 			r.Samples = f.N
+			r.RootDelay, r.RootDispersion = f.Best.RootDelay, f.Best.RootDispersion
+			r.LastSample = s.filter.newest().Raw
 		}
 		if u := s.unusable(); u != "" {
 			r.Reason = u
 		} else if info, ok := sel.info[s.id]; ok {
-			r.Selected, r.Reason = info.selected, info.reason
+			r.Selected, r.Candidate, r.Reason = info.selected, info.candidate, info.reason
 		}
 		if !r.Selected && r.Reason == "" {
 			r.Reason = "not selected yet"

@@ -14,8 +14,9 @@ type selection struct {
 }
 
 type selInfo struct {
-	selected bool
-	reason   string
+	selected  bool
+	candidate bool // offered to the selection (usable, within the maximum distance)
+	reason    string
 }
 
 // selectSources runs selection over srcs at the RAW time of the newest
@@ -35,6 +36,7 @@ func selectSources(srcs []*Source, quorum int, maxDistance time.Duration) select
 			sel.info[s.id] = selInfo{reason: reason}
 			continue
 		}
+		s.leap(at)
 		out := s.filter.output(at)
 		sel.phase[s.id] = out.Phase
 		lambda := rootDistance(out)
@@ -47,7 +49,7 @@ func selectSources(srcs []*Source, quorum int, maxDistance time.Duration) select
 	}
 	r := Select(cands, quorum)
 	for i, s := range who {
-		sel.info[s.id] = selInfo{selected: r.Selected[i], reason: r.Reasons[i]}
+		sel.info[s.id] = selInfo{selected: r.Selected[i], candidate: true, reason: r.Reasons[i]}
 	}
 	if !r.OK {
 		// The estimate is what the sources say now: an earlier one that

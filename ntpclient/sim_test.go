@@ -36,6 +36,7 @@ func (e simEst) err() time.Duration { return e.est.Offset - e.true }
 
 type simSetup struct {
 	seed    uint64
+	epoch   time.Time // true time at world time 0 (zero: simclock's default)
 	kernel  simclock.KernelConfig
 	servers map[string]ntptest.ServerConfig // address → server
 	hosts   map[string][]string
@@ -49,7 +50,7 @@ type simSetup struct {
 
 func newSim(t *testing.T, s simSetup) *simRun {
 	t.Helper()
-	w := simclock.New(simclock.Config{Seed: s.seed, Kernel: s.kernel})
+	w := simclock.New(simclock.Config{Seed: s.seed, Epoch: s.epoch, Kernel: s.kernel})
 	n := ntptest.NewNetwork(w)
 	for addr, cfg := range s.servers {
 		n.AddServer(addr, cfg)
@@ -671,4 +672,72 @@ func simMeasure(seed uint64, srv map[string]ntptest.ServerConfig, cfg ntpclient.
 	})
 	w.Run(time.Minute)
 	return est, took, err
+}
+
+// A leap second the servers announced moves the estimate by 1 s to UTC
+// at once: no source is taken for a falseticker for it, except the one
+// that neither announced nor took it.
+func TestSimLeapSecond(t *testing.T) {
+	midnight := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	const leapAt = 3 * time.Hour
+	for _, del := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delete=%v", del), func(t *testing.T) {
+			leap := ntptest.ServerConfig{LeapAt: midnight, LeapDelete: del}
+			srv, names := servers(wan(leap), wan(leap), wan(leap), wan(leap), wan(ntptest.ServerConfig{}))
+			r := newSim(t, simSetup{
+				seed:    7,
+				epoch:   midnight.Add(-leapAt),
+				kernel:  simclock.KernelConfig{Oscillator: simclock.Oscillator{DriftPPM: 40, Wander: 1e-9}},
+				servers: srv,
+				cfg:     ntpclient.Config{Servers: names, MaxPoll: 256 * time.Second},
+			})
+			r.w.Run(leapAt - time.Minute)
+			spikes := map[string]int{}
+			for _, d := range r.client.Reports() {
+				spikes[d.Source] = d.Spikes
+			}
+			r.w.Run(leapAt + 3*time.Hour)
+			for _, d := range r.client.Reports() {
+				if d.Source != names[4] && d.Spikes != spikes[d.Source] {
+					t.Errorf("%s: %d spikes after the leap", d.Source, d.Spikes-spikes[d.Source])
+				}
+			}
+			shift := -time.Second
+			if del {
+				shift = time.Second
+			}
+			var before, after int
+			for _, e := range r.ests {
+				want := e.true // true time − REALTIME; UTC is 1 s off it after the leap
+				if e.at > leapAt {
+					want += shift
+				}
+				if e.at > time.Hour && (e.est.Offset-want).Abs() > time.Millisecond {
+					t.Fatalf("at %v: estimate %v, UTC %v", e.at, e.est.Offset, want)
+				}
+				for _, d := range e.est.Details {
+					if d.Source != names[4] && strings.HasPrefix(d.Reason, "falseticker") {
+						t.Fatalf("at %v: %s: %s", e.at, d.Source, d.Reason)
+					}
+				}
+				if e.at < leapAt {
+					before++
+					if want := map[bool]ntpclient.Leap{false: ntpclient.LeapInsert, true: ntpclient.LeapDelete}[del]; e.at > time.Hour && e.est.Leap != want {
+						t.Fatalf("at %v: the estimate's leap is %v, want %v", e.at, e.est.Leap, want)
+					}
+				} else {
+					after++
+				}
+			}
+			if before < 20 || after < 20 {
+				t.Fatalf("%d estimates before the leap, %d after", before, after)
+			}
+			if rep := r.report(t, names[4]); !strings.HasPrefix(rep.Reason, "falseticker") {
+				t.Errorf("the server that did not leap: %q, want a falseticker", rep.Reason)
+			}
+			if last := r.ests[len(r.ests)-1]; last.est.Leap != ntpclient.LeapNone || last.est.Sources != 4 {
+				t.Errorf("after the leap: leap %v, %d sources", last.est.Leap, last.est.Sources)
+			}
+		})
+	}
 }

@@ -46,6 +46,7 @@ type Source struct {
 	reach    uint8
 	queries  int
 	replies  int
+	kisses   int // kiss-of-death answers, for the metrics
 	misses   int // consecutive queries without an answer
 	burst    int // queries left in the burst
 	poll     time.Duration
@@ -294,6 +295,7 @@ func (s *Source) onReply(now time.Duration, r reply) []Action {
 		if s.rateMin /= 2; s.rateMin < MinPollFloor {
 			s.rateMin = 0
 		}
+		s.leap(r.sample.Raw)
 		res := s.filter.add(r.sample)
 		s.recheck = res == spike
 		if res <= spike {
@@ -306,6 +308,7 @@ func (s *Source) onReply(now time.Duration, r reply) []Action {
 		}
 	case replyKiss:
 		s.kiss = r.kiss
+		s.kisses++
 		switch r.kiss {
 		case "RATE":
 			// RFC 5905 §7.4: the server asks us to slow down. End the

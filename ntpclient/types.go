@@ -122,7 +122,10 @@ type SourceReport struct {
 	// + root dispersion + delay/2 + dispersion + jitter).
 	RootDistance time.Duration
 	// Samples is how many samples the clock filter holds.
-	Samples  int
+	Samples int
+	// Spikes is how many samples the filter has suppressed as popcorn
+	// spikes so far.
+	Spikes   int
 	Leap     Leap
 	KissCode string // last kiss-of-death code, if any
 	Reach    uint8  // reachability register: one bit per poll, newest lowest
@@ -131,4 +134,15 @@ type SourceReport struct {
 	// Reason says why the source was not selected ("falseticker",
 	// "unreachable", "kiss-of-death DENY", "unsynchronized (LI=3)", ...).
 	Reason string
+
+	// For `slewd sources` and the metrics.
+	// Candidate: offered to the last selection (usable, and within the
+	// maximum root distance); a candidate not Selected lost in it.
+	Candidate bool
+	// RootDelay and RootDispersion are the server's own (its best sample).
+	RootDelay, RootDispersion time.Duration
+	// LastSample is the RAW time of the newest sample in the filter (0: none).
+	LastSample time.Duration
+	// Queries, Replies and Kisses count since the source was added.
+	Queries, Replies, Kisses int
 }

@@ -53,7 +53,7 @@ func oneShotSetup(c *cli.Context) (ntpclient.Config, boot.Env, error) {
 	if err != nil {
 		return cfg, boot.Env{}, err
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return cfg, boot.Env{}, err
 	}
@@ -114,6 +114,7 @@ func init() {
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "measure and plan, but do not touch the clock"},
 			&cli.BoolFlag{Name: "json", EnvVars: []string{"SLEWD_JSON"}, Usage: "print one JSON object (for scripts)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error (to stderr)"},
+			logFormatFlag(),
 		),
 		Action: bootAction,
 	})

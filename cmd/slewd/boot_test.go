@@ -240,6 +240,9 @@ func manPage(app *cli.App) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if i, j := strings.Index(page, ".SH SYNOPSIS\n"), strings.Index(page, ".SH DESCRIPTION\n"); i >= 0 && j > i {
+		page = page[:i] + manSynopsis(app) + "\n\n" + page[j:]
+	}
 	roff := func(text string) string {
 		var b strings.Builder
 		for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
@@ -264,18 +267,17 @@ func manPage(app *cli.App) (string, error) {
 		i += strings.IndexByte(page[i:], '\n') + 1 // after the usage line
 		page = page[:i] + "\n.PP\n.EX\n" + roff(c.Description) + ".EE\n" + page[i:]
 	}
+	cfgSection, err := manConfigFile()
+	if err != nil {
+		return "", err
+	}
 	page += "\n.SH EXIT STATUS\n" +
 		".PP\n\\fBslewd boot\\fP\n.EX\n" + roff(bootExitCodes) + ".EE\n" +
 		".PP\n\\fBslewd sync\\fP\n.EX\n" + roff(syncExitCodes) + ".EE\n" +
 		".PP\n\\fBslewd wait\\fP\n.EX\n" + roff(waitExitCodes) + ".EE\n" +
 		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP): 0 done (with -q: measured), " +
 		"1 no suitable server, the clock could not be adjusted or (without -q) the offset is beyond 2145 s, 2 bad arguments.\n" +
-		"\n.SH FILES\n" +
-		".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP\n" +
-		".TP\n/var/lib/slewd/highwater\nthe high-water mark of known-good time (\\fBslewd boot --restore-from-high-water\\fP)\n" +
-		".TP\n/run/slewd/status.json\nthe daemon's state for \\fBslewd wait\\fP and \\fBslewd sync\\fP\n" +
-		".TP\n/run/systemd/timesync/synchronized\ntouched when the clock is synchronized (time-sync.target)\n" +
-		".TP\n/etc/default/slewd\nservers and options for the systemd units and the init script\n" +
+		cfgSection + manEnvironment(app) + manFiles +
 		"\n.SH SEE ALSO\n" +
 		"adjtimex(2), ntpdate(8), ntp-wait(8), chronyd(8), chronyc(1), systemd.service(5), systemd-time-wait-sync.service(8)\n"
 	return page, nil
@@ -372,7 +374,7 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		}
 		bin = link
 	}
-	cmd := exec.Command(unshare, append([]string{"--user", "--map-root-user", bin}, args...)...)
+	cmd := sandboxed(unshare, bin, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -385,6 +387,16 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		t.Fatal(err)
 	}
 	return out.String(), errOut.String(), code, took
+}
+
+// sandboxed runs bin with args as root in a user namespace (no clock
+// rights: the kernel refuses every clock change there) and in a mount
+// namespace with tmpfs over /run and /var/lib: root in a user namespace
+// can still write /run/systemd/timesync/synchronized, /run/slewd and
+// /var/lib/slewd on the host, which other programs trust.
+func sandboxed(unshare, bin string, args ...string) *exec.Cmd {
+	const script = `mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec "$@"`
+	return exec.Command(unshare, append([]string{"--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", bin}, args...)...)
 }
 
 func loopbackServers(t *testing.T, n int, cfg ntptest.ServerConfig) []string {

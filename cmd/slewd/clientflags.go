@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"slewd/config"
 	"slewd/ntpclient"
 )
 
@@ -29,11 +30,16 @@ func clientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "keyfile", EnvVars: []string{"SLEWD_KEYFILE"}, Usage: "chrony-format key file for symmetric-key authentication"},
 		&cli.UintFlag{Name: "key", EnvVars: []string{"SLEWD_KEY"}, Usage: "key id in --keyfile to authenticate queries with"},
 		serversFromFlag(),
+		configFlag(),
 	}
 }
 
 // clientConfig builds an ntpclient.Config from clientFlags and the arguments.
 func clientConfig(c *cli.Context) (ntpclient.Config, error) {
+	lc, err := applyConfig(c)
+	if err != nil {
+		return ntpclient.Config{}, err
+	}
 	cfg := ntpclient.Config{
 		Servers:    nonEmpty(append(c.StringSlice("server"), c.Args().Slice()...)),
 		Pools:      nonEmpty(c.StringSlice("pool")),
@@ -44,12 +50,15 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		FixedPoll:  c.Duration("poll"),
 		Timeout:    c.Duration("timeout"),
 	}
+	if !lc.userSources {
+		cfg.Servers, cfg.Pools = lc.fileSources()
+	}
 	id, keyfile := uint32(c.Uint("key")), c.String("keyfile")
 	if err := applyServersFrom(c, &cfg, &id, &keyfile); err != nil {
 		return cfg, err
 	}
 	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 {
-		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server or --pool (e.g. `slewd "+c.Command.Name+" pool.ntp.org`)", 2)
+		return cfg, cli.Exit("no NTP servers: give them as arguments, with --server or --pool (e.g. `slewd "+c.Command.Name+" pool.ntp.org`), or as server and pool lines in "+configName(c), 2)
 	}
 	for _, s := range cfg.Servers {
 		if strings.HasPrefix(s, "-") {
@@ -78,6 +87,14 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 		cfg.Auth = &k
 	}
 	return cfg, nil
+}
+
+// configName is the configuration file for messages.
+func configName(c *cli.Context) string {
+	if p := c.String("config"); p != "" {
+		return p
+	}
+	return config.DefaultPath
 }
 
 // nonEmpty drops empty entries: SLEWD_POOLS="" in /etc/default/slewd means

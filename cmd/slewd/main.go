@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -49,7 +50,17 @@ func newApp() *cli.App {
 		// commands, which must not pile up on the shared definitions
 		// (tests run many apps, and the man page is made from one).
 		cmd := *c.cmd
-		cmd.Flags = slices.Clone(cmd.Flags)
+		flags := cmd.Flags
+		if from, ok := flagsLike[cmd.Name]; ok {
+			flags = flagsOf(from)
+		}
+		// Fresh flags too: urfave/cli records on a flag that its
+		// environment variable set it (HasBeenSet), which must not carry
+		// over to the next app.
+		cmd.Flags = make([]cli.Flag, len(flags))
+		for i, f := range flags {
+			cmd.Flags[i] = cloneFlag(f)
+		}
 		cmd.Subcommands = slices.Clone(cmd.Subcommands)
 		if cmd.OnUsageError == nil {
 			cmd.OnUsageError = usageError
@@ -70,6 +81,25 @@ func newApp() *cli.App {
 		app.Commands = append(app.Commands, &cmd)
 	}
 	return app
+}
+
+// cloneFlag copies a flag's struct (every urfave/cli flag is a pointer
+// to one).
+func cloneFlag(f cli.Flag) cli.Flag {
+	v := reflect.ValueOf(f).Elem()
+	n := reflect.New(v.Type())
+	n.Elem().Set(v)
+	return n.Interface().(cli.Flag)
+}
+
+// flagsOf is a registered command's flags.
+func flagsOf(name string) []cli.Flag {
+	for _, c := range commands {
+		if c.cmd.Name == name {
+			return c.cmd.Flags
+		}
+	}
+	panic("slewd " + name + " is not registered")
 }
 
 // usageError makes a bad flag exit 2 (bad arguments, as every command's

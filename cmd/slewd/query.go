@@ -63,7 +63,7 @@ func queryAction(c *cli.Context) error {
 	if cfg.BurstInterval < 10*time.Millisecond {
 		return cli.Exit(fmt.Sprintf("slewd query: --interval %v: give at least 10ms (public servers drop queries closer than 2 s)", cfg.BurstInterval), 2)
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 
 	"slewd/adjtime"
 	"slewd/clock"
+	"slewd/control"
 	"slewd/discipline"
 	"slewd/hostinfo"
+	"slewd/logging"
 	"slewd/ntpclient"
 )
 
@@ -49,12 +52,17 @@ func init() {
 				Usage: "where the drift file and the slew journal live"},
 			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"},
 				Usage: "where the status file for slewd wait lives"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock (nor tell systemd it is synchronized)"},
+			&cli.StringFlag{Name: "control-socket", EnvVars: []string{"SLEWD_CONTROL_SOCKET"}, DefaultText: "RUN-DIR/slewd.sock",
+				Usage: "the Unix socket slewd sources, tracking and status ask (group slewd may read, root may change state); none for none"},
+			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SLEWD_METRICS_LISTEN"}, DefaultText: "off",
+				Usage: "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9476 (keep it off the internet: docs/operations.md)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, EnvVars: []string{"SLEWD_UNDO_FOREIGN_STEPS"},
 				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
 			&cli.DurationFlag{Name: "step-forward-over", Value: time.Second, EnvVars: []string{"SLEWD_STEP_FORWARD_OVER"},
 				Usage: "a clock behind true time by more than this (a resumed VM) is stepped forward once and the rest slewed; 0 never steps"},
+			logFormatFlag(),
 		),
 		Action: runAction,
 	})
@@ -72,11 +80,10 @@ func runAction(c *cli.Context) error {
 	if err := checkMaxSlewRate(c.Float64("max-slew-rate")); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("log-level"))
+	log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
-	ignoreReload(log)
 	var sys clock.System
 	loop := clock.NewSystemLoop(256)
 	client, err := ntpclient.NewClient(cfg, ntpclient.Env{Clock: sys, Loop: loop, Logger: log})
@@ -92,17 +99,24 @@ func runAction(c *cli.Context) error {
 		State:      adjtime.DirStore{Dir: c.String("state-dir")},
 		Run:        adjtime.DirStore{Dir: c.String("run-dir")},
 		BootID:     bootID,
-		MarkSynced: markTimesyncSynced,
+		MarkSynced: markSyncedUnlessDry(c.Bool("dry-run")),
 		Notify: func(state string) {
 			if err := sdNotify(state); err != nil {
 				log.Debug("sd_notify failed", "err", err)
 			}
 		},
 		Watchdog:  watchdogInterval(),
+		Handlers:  []discipline.Handler{control.Handler, newReloader(c, client, log)},
 		Attribute: attributeForeign,
 		Log:       log,
 	})
 	logMachine(log)
+	stopOps, err := startOps(c, d, loop.Post, sys, log) // run_ops.go: control socket, metrics
+	if err != nil {
+		return err
+	}
+	defer stopOps()
+	defer watchReload(c.Context, loop)()
 	if err := d.Run(c.Context); err != nil {
 		if clock.ErrPermission(err) {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
@@ -112,12 +126,26 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {
+// newLogger is every command's logger, on w (stderr): --log-level,
+// --log-format, and the journal's priority prefixes when w is the
+// journal's stream.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", level), 2)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	f, _ := w.(*os.File)
+	log, err := logging.New(w, logging.Options{Level: l, Format: format, Journal: logging.JournalStream(f)})
+	if err != nil {
+		return nil, cli.Exit("--log-format: "+err.Error(), 2)
+	}
+	return log, nil
+}
+
+// logFormatFlag is --log-format, for the daemons.
+func logFormatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"SLEWD_LOG_FORMAT"},
+		Usage: "text (key=value) or json (one object a line, for log shippers); on the journal each line carries its priority"}
 }
 
 // bootID identifies this boot (/proc/sys/kernel/random/boot_id), so a

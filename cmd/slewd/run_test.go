@@ -69,7 +69,7 @@ func TestRunBinaryWithoutCapSysTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(unshare, "--user", "--map-root-user", bin, "run", "--dry-run", "--state-dir", state, "--run-dir", state, srv[0])
+	cmd := sandboxed(unshare, bin, "run", "--dry-run", "--state-dir", state, "--run-dir", state, srv[0])
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

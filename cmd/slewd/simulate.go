@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -58,6 +60,9 @@ func init() {
 			&cli.BoolFlag{Name: "server-names", Usage: "give the servers to the daemon by DNS name (ntp1.example, ...) instead of by address"},
 			&cli.DurationFlag{Name: "dns-fail-for", Usage: "the servers' names fail to resolve for this long (implies --server-names; 0: never)"},
 			&cli.DurationFlag{Name: "dns-fail-at", Usage: "virtual time the --dns-fail-for failure starts"},
+			&cli.StringFlag{Name: "leap-second", Usage: "the servers announce a leap second, `insert` or `delete`, and take it at --leap-at (2026-12-31 23:59:60 UTC); errors are then against UTC"},
+			&cli.DurationFlag{Name: "leap-at", Value: 15 * time.Minute, Usage: "virtual time of the --leap-second midnight"},
+			&cli.IntFlag{Name: "leap-ignorers", Usage: "how many of the honest servers neither announce nor take the leap second"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.StringFlag{Name: "plot", Usage: "write an SVG of the error and the slew rate to `FILE`"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the daemon's log, stamped with virtual time"},
@@ -101,6 +106,13 @@ func simulateAction(c *cli.Context) error {
 		}
 		cfg.StepAt = c.Duration("step-at")
 	}
+	switch ls := c.String("leap-second"); ls {
+	case "":
+	case "insert", "delete":
+		cfg.LeapAt, cfg.LeapDelete, cfg.LeapIgnorers = c.Duration("leap-at"), ls == "delete", c.Int("leap-ignorers")
+	default:
+		return cli.Exit(fmt.Sprintf("--leap-second %q: want insert or delete", ls), 2)
+	}
 	for _, s := range c.StringSlice("kill-at") {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
@@ -123,12 +135,7 @@ func simulateAction(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("--plot: %v", err), 1)
 		}
-		var marks []plotMark
-		for _, k := range cfg.KillAt {
-			marks = append(marks, plotMark{k.Seconds(), "kill -9"})
-		}
-		title := fmt.Sprintf("slewd simulate: clock %+v, drift %g ppm, %d server(s), seed %d", cfg.ClockError, cfg.DriftPPM, cfg.Servers, cfg.Seed)
-		err = writePlot(f, res.Metrics, title, marks)
+		err = writePlot(f, res.Metrics, simPlotInfo(cfg, res))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -143,6 +150,41 @@ func simulateAction(c *cli.Context) error {
 	}
 	printSimSummary(c.App.Writer, cfg, res)
 	return nil
+}
+
+// simPlotInfo is what the plot of a simulation says: the run in its
+// title, the rate limit, convergence, kills and the step from outside.
+func simPlotInfo(cfg simulation.Config, res *simulation.Result) plotInfo {
+	p := plotInfo{RateLimitPPM: cfg.MaxSlewPPM, Bound: 1e-3, ConvergedAt: -1}
+	if res.ConvergedAfterS != nil {
+		p.ConvergedAt = *res.ConvergedAfterS
+	}
+	for _, k := range cfg.KillAt {
+		p.Marks = append(p.Marks, plotMark{t: k.Seconds(), label: "kill -9"})
+	}
+	if cfg.StepBy != 0 {
+		p.Marks = append(p.Marks, plotMark{t: cfg.StepAt.Seconds(), label: "stepped " + plusSign(cfg.StepBy.Seconds()) + signedHuman(cfg.StepBy.Seconds()) + " from outside"})
+	}
+	servers := fmt.Sprintf("%d servers", cfg.Servers)
+	if cfg.Servers == 1 {
+		servers = "1 server"
+	}
+	if cfg.Falsetickers > 0 {
+		servers += fmt.Sprintf(" (%d false)", cfg.Falsetickers)
+	}
+	osc := "exact"
+	if cfg.DriftPPM != 0 {
+		osc = strings.Replace(fmt.Sprintf("%+g ppm", cfg.DriftPPM), "-", "−", 1)
+	}
+	p.Title = fmt.Sprintf("slewd simulate: clock %s at the start, oscillator %s, %s, seed %d",
+		aheadOrBehind(cfg.ClockError.Seconds()), osc, servers, cfg.Seed)
+	return p
+}
+
+// signedHuman is a signed time in a unit: +2 s, −54 s, −300 ms.
+func signedHuman(s float64) string {
+	u, scale := secondsUnit(math.Abs(s))
+	return strings.Replace(strconv.FormatFloat(s/scale, 'g', 4, 64), "-", "−", 1) + " " + u
 }
 
 // validateSim refuses, in terms of the flags, what cannot be simulated.
@@ -172,6 +214,10 @@ func validateSim(cfg simulation.Config) error {
 		return fmt.Errorf("--agent-period must be at least 1s (0: no agent)")
 	case cfg.AgentPeriod > 0 && (cfg.AgentThreshold <= 0 || cfg.AgentStart < 0 || cfg.AgentStart >= cfg.Duration):
 		return fmt.Errorf("the agent needs a positive --agent-threshold and an --agent-start before the end of the run")
+	case cfg.LeapAt != 0 && (cfg.LeapAt < 2*time.Second || cfg.LeapAt >= cfg.Duration):
+		return fmt.Errorf("--leap-at %v is not within the run (--duration %v)", cfg.LeapAt, cfg.Duration)
+	case cfg.LeapIgnorers < 0 || cfg.LeapIgnorers > cfg.Servers-cfg.Falsetickers:
+		return fmt.Errorf("--leap-ignorers must be between 0 and the number of honest servers")
 	case cfg.SuspendFor < 0:
 		return fmt.Errorf("--suspend-for cannot be negative")
 	case cfg.SuspendFor > 0 && (cfg.SuspendAt < 0 || cfg.SuspendAt >= cfg.Duration):
@@ -230,16 +276,28 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if cfg.DNSFailFor > 0 {
 		fmt.Fprintf(w, "; DNS fails for %v from %v", cfg.DNSFailFor, cfg.DNSFailAt)
 	}
+	if cfg.LeapAt > 0 {
+		fmt.Fprintf(w, "; a leap second (%s) at %v, errors against UTC", map[bool]string{false: "insert", true: "delete"}[cfg.LeapDelete], cfg.LeapAt)
+	}
 	fmt.Fprintf(w, ", seed %d\n", cfg.Seed)
 	if r.ConvergedAfterS != nil {
 		if behind := -cfg.ClockError; cfg.StepForwardOver > 0 && behind > cfg.StepForwardOver {
 			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", *r.ConvergedAfterS)
+		} else if cfg.ClockError.Abs() < time.Millisecond {
+			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there\n", *r.ConvergedAfterS)
 		} else {
 			ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
 			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
 		}
 	} else {
 		fmt.Fprintf(w, "  converged:  not within 1 ms by the end\n")
+	}
+	if cfg.LeapAt > 0 {
+		if r.LeapSettledS != nil {
+			fmt.Fprintf(w, "  leap second: slewed, within 1 ms of UTC %.1f s after it and stayed there\n", *r.LeapSettledS)
+		} else {
+			fmt.Fprintf(w, "  leap second: not within 1 ms of UTC by the end\n")
+		}
 	}
 	fmt.Fprintf(w, "  backwards:  %d backward steps by slewd", r.BackwardSteps)
 	if r.BackwardSteps > 0 {
@@ -248,6 +306,9 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if r.OutsideSteps > 0 || r.BackwardWindows > 0 {
 		fmt.Fprintf(w, "; %d step(s) from outside, REALTIME below its highest reading %d time(s), for %s at the longest",
 			r.OutsideSteps, r.BackwardWindows, fmtErr(r.BackwardWindowS))
+		if r.BackwardWindowS == 0 && r.BackwardWindows > 0 {
+			fmt.Fprint(w, " (in virtual time slewd reacts at once; on a real kernel it takes about 0.5 ms: docs/rig-foreign.md)")
+		}
 	}
 	fmt.Fprintln(w)
 	if f := r.ForeignSeen; f != nil {
@@ -269,4 +330,11 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 
 func fmtErr(s float64) string {
 	return time.Duration(math.Round(s * 1e9)).String()
+}
+
+func plusSign(s float64) string {
+	if s > 0 {
+		return "+"
+	}
+	return ""
 }

@@ -44,3 +44,28 @@ func TestSimulateCommand(t *testing.T) {
 		t.Errorf("a bad --clock-error should say how to write it, got %v", err)
 	}
 }
+
+func TestSimulateLeapSecondFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errOut
+	if err := app.Run([]string{"slewd", "simulate", "--clock-error=10ms", "--servers=4", "--leap-second=insert", "--leap-at=5m", "--duration=10m"}); err != nil {
+		t.Fatalf("%v: %s", err, errOut.String())
+	}
+	for _, want := range []string{"a leap second (insert) at 5m0s, errors against UTC", "leap second: slewed, within 1 ms of UTC", "0 backward steps"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"--leap-second=smear"},
+		{"--leap-second=delete", "--leap-at=1h", "--duration=30m"},
+		{"--leap-second=insert", "--leap-ignorers=2", "--servers=1"},
+	} {
+		app = newApp()
+		app.Writer, app.ErrWriter = &out, &errOut
+		if err := app.Run(append([]string{"slewd", "simulate"}, args...)); err == nil || !strings.Contains(err.Error(), "--leap-") {
+			t.Errorf("%v: got %v, want a complaint about a --leap- flag", args, err)
+		}
+	}
+}

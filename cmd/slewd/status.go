@@ -30,6 +30,7 @@ func init() {
 			"the clock is doing.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object (for scripts)"},
+			controlSocketFlag(), // the daemon's view: status_daemon.go
 		},
 		Action: func(c *cli.Context) error {
 			cs, _ := os.ReadFile(clocksourcePath)
@@ -37,11 +38,7 @@ func init() {
 			if err != nil {
 				return cli.Exit("slewd status: "+err.Error(), 1)
 			}
-			if c.Bool("json") {
-				return writeStatusJSON(c.App.Writer, st)
-			}
-			writeStatusText(c.App.Writer, st)
-			return nil
+			return printStatus(c, st) // status_daemon.go: the kernel's view, then the daemon's
 		},
 	})
 }

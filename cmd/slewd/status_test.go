@@ -197,7 +197,7 @@ func TestStatusUnprivileged(t *testing.T) {
 	}
 	// Proof that the namespace has no clock rights: the probe gets EPERM.
 	for _, args := range [][]string{{"status", "--json"}, {"status"}} {
-		cmd := exec.Command(unshare, append([]string{"--user", "--map-root-user", bin}, args...)...)
+		cmd := sandboxed(unshare, bin, args...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {

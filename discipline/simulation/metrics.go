@@ -17,9 +17,9 @@ type Metrics struct {
 	MaxRatePPM  float64 // the largest |rate| against true time
 	end         float64
 	finalError  float64
-	// outAfterJump: the last jump left |error| beyond the bound and no
-	// time has passed since.
-	outAfterJump bool
+	// utcAt, utcShift: from true time utcAt on, the error is measured
+	// against UTC, which is true time + utcShift (a leap second).
+	utcAt, utcShift float64
 	// Backward holds REALTIME's backward windows: how long it stayed
 	// below the highest time it had shown, after each step back (true
 	// time, s; exact, from every segment and jump).
@@ -49,8 +49,29 @@ func (m *Metrics) bin(t float64) *Bin {
 	return &m.Bins[i]
 }
 
+// LeapSecond makes the error from true time at (s) on the clock's
+// error against UTC, which is then true time + shift (s): −1 after an
+// inserted leap second, +1 after a deleted one. The simulated world's
+// true time has no leaps.
+func (m *Metrics) LeapSecond(at, shift float64) { m.utcAt, m.utcShift = at, shift }
+
+// utc is the UTC correction of the error at true time t.
+func (m *Metrics) utc(t float64) float64 {
+	if m.utcShift != 0 && t >= m.utcAt {
+		return -m.utcShift
+	}
+	return 0
+}
+
 // Segment implements simclock.Observer.
 func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
+	if m.utcShift != 0 && t0 < m.utcAt && m.utcAt < t1 {
+		// Split at the leap, where UTC jumps.
+		em := e0 + (e1-e0)*(m.utcAt-t0)/(t1-t0)
+		m.Segment(t0, m.utcAt, e0, em, ratePPM)
+		m.Segment(m.utcAt, t1, em, e1, ratePPM)
+		return
+	}
 	// REALTIME is true time plus the error (less the epoch, which does
 	// not change where it crosses its old high).
 	m.Backward.Observe(t0, t0+e0)
@@ -59,15 +80,7 @@ func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 		m.MaxRatePPM = math.Abs(ratePPM)
 	}
 	m.end, m.finalError = t1, e1
-	if t1 <= t0 {
-		// Between two jumps at the same instant (a foreign step and its
-		// undo): the clock showed that error for no time at all.
-		return
-	}
-	m.outAfterJump = false
-	if math.Abs(e0) > m.bound {
-		m.settleStart = -1
-	}
+	e0, e1 = e0+m.utc(t0), e1+m.utc(t0)
 	segT0, segE0 := t0, e0
 	// Split at whole seconds so each bin gets its part.
 	for t0 < t1 {
@@ -83,6 +96,10 @@ func (m *Metrics) Segment(t0, t1, e0, e1, ratePPM float64) {
 			b.MaxRatePPM = ratePPM
 		}
 		t0, e0 = next, em
+	}
+	if math.Abs(segE0) > m.bound {
+		// Out of bounds at the start (after a jump): not settled before.
+		m.settleStart = -1
 	}
 	switch {
 	case math.Abs(e1) > m.bound:
@@ -107,9 +124,8 @@ func (m *Metrics) Jump(t, delta float64, why string) {
 	}
 	m.finalError += delta
 	m.Backward.Observe(t, t+m.finalError)
-	// Out of bounds only if time passes there: the next segment says (an
-	// undo at the same instant leaves the settled stretch unbroken).
-	m.outAfterJump = math.Abs(m.finalError) > m.bound
+	// Whether the jump unsettled the clock is the next segment's to say: a
+	// step undone at the same instant left it settled.
 }
 
 // RTCWrite implements simclock.Observer.
@@ -117,12 +133,7 @@ func (m *Metrics) RTCWrite(t, e float64) {}
 
 // ConvergedAfter is the first time |error| ≤ bound after which it stayed
 // within bound to the end, or -1.
-func (m *Metrics) ConvergedAfter() float64 {
-	if m.outAfterJump {
-		return -1 // the run ended on a jump out of bounds
-	}
-	return m.settleStart
-}
+func (m *Metrics) ConvergedAfter() float64 { return m.settleStart }
 
 // Since returns the RMS and the largest |error| from time t0 to the end
 // (the RMS from the first whole second at or after t0).

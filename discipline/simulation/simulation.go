@@ -84,7 +84,18 @@ type Config struct {
 	// DNSFailAt; DNSFailFor > 0 implies ServerNames.
 	ServerNames           bool
 	DNSFailAt, DNSFailFor time.Duration
+	// LeapAt, if set, is when (virtual time) a leap second ends the day:
+	// true time then is 2027-01-01 00:00 UTC, the servers announce the
+	// leap during the day before and serve UTC after it (an insertion, or
+	// a deletion with LeapDelete), and errors are measured against UTC.
+	// LeapIgnorers of the honest servers neither announce nor take it.
+	LeapAt       time.Duration
+	LeapDelete   bool
+	LeapIgnorers int
 }
+
+// LeapMidnight is the midnight a simulated leap second comes at (Config.LeapAt).
+var LeapMidnight = time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Result is what `slewd simulate --json` prints. Errors are local clock
 // minus true time, in seconds.
@@ -118,6 +129,10 @@ type Result struct {
 	OutsideSteps int            `json:"outside_steps"`
 	ForeignSeen  *foreign.Tally `json:"foreign_seen,omitempty"`
 
+	// LeapSettledS is how long after the leap second (Config.LeapAt) the
+	// clock came within 1 ms of UTC and stayed there.
+	LeapSettledS *float64 `json:"leap_settled_s,omitempty"`
+
 	// Metrics has the run's error and rate, second by second.
 	Metrics *Metrics `json:"-"`
 }
@@ -136,7 +151,11 @@ func FalsetickerOffset(i int) time.Duration {
 // cfg.Duration of virtual time. The same Config and seed give the same
 // run.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	w := simclock.New(simclock.Config{Seed: cfg.Seed, Kernel: simclock.KernelConfig{
+	var epoch time.Time
+	if cfg.LeapAt > 0 {
+		epoch = LeapMidnight.Add(-cfg.LeapAt)
+	}
+	w := simclock.New(simclock.Config{Seed: cfg.Seed, Epoch: epoch, Kernel: simclock.KernelConfig{
 		ClockError: cfg.ClockError,
 		Oscillator: simclock.Oscillator{DriftPPM: cfg.DriftPPM, Wander: cfg.Wander},
 	}})
@@ -145,6 +164,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		within = cfg.ConvergeWithin.Seconds()
 	}
 	m := NewMetrics(within)
+	utcShift := 0.0
+	if cfg.LeapAt > 0 {
+		at, shift := cfg.LeapAt, -time.Second
+		if cfg.LeapDelete {
+			at, shift = at-time.Second, time.Second
+		}
+		utcShift = shift.Seconds()
+		m.LeapSecond(at.Seconds(), utcShift)
+	}
 	w.Observe(m)
 	rec := simclock.NewRecorder(w)
 	network := ntptest.NewNetwork(w)
@@ -156,6 +184,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		sc := ntptest.ServerConfig{Stratum: 1, Delay: cfg.Delay, Jitter: cfg.Jitter, Asymmetry: cfg.Asymmetry, Loss: cfg.Loss}
 		if i >= cfg.Servers-cfg.Falsetickers {
 			sc.Offset = FalsetickerOffset(i - (cfg.Servers - cfg.Falsetickers))
+		}
+		if cfg.LeapAt > 0 && i < cfg.Servers-cfg.Falsetickers-cfg.LeapIgnorers {
+			sc.LeapAt, sc.LeapDelete = LeapMidnight, cfg.LeapDelete
 		}
 		network.AddServer(addr, sc)
 		configs = append(configs, sc)
@@ -251,6 +282,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	res := &Result{Metrics: m, Seed: cfg.Seed, Kills: len(cfg.KillAt), DurationS: cfg.Duration.Seconds(),
 		InitialErrorS: cfg.ClockError.Seconds(), FinalErrorS: w.ClockErrorSeconds(), MaxRatePPM: m.MaxRatePPM}
+	if w.Now() >= cfg.LeapAt && cfg.LeapAt > 0 {
+		res.FinalErrorS -= utcShift // against UTC
+	}
 	// REALTIME going back, not counting the steps from outside or a
 	// suspend the kernel measured short.
 	backJumps := 0
@@ -289,12 +323,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if rms, mx, ok := m.Since(t); ok {
 			res.RMSErrorAfterConvergenceS, res.MaxAbsErrorAfterConvergeS = ptr(rms), ptr(mx)
 		}
+		if cfg.LeapAt > 0 && t >= cfg.LeapAt.Seconds()-1 {
+			res.LeapSettledS = ptr(math.Max(t-m.utcAt, 0))
+		}
 	}
 	if rms, mx, ok := m.Since(3600); ok {
 		res.RMSErrorAfter1hS, res.MaxAbsErrorAfter1hS = ptr(rms), ptr(mx)
 	}
 	for _, wr := range rec.RTCWrites {
-		if math.Abs(wr.Error) > 0.1 {
+		if math.Abs(wr.Error+m.utc(wr.At)) > 0.1 { // against UTC after a leap second
 			res.RTCWritesWhileOffOver100ms++
 		}
 	}

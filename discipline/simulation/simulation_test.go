@@ -239,9 +239,9 @@ func TestPanicGuardAfterConvergence(t *testing.T) {
 }
 
 // After a suspend the kernel measured half a second long, slewd corrects
-// the clock at once: the client's filters, kept against
-// CLOCK_MONOTONIC_RAW which stood still, start afresh (before, samples
-// from before the sleep held every estimate back for ~400 s).
+// the clock at once: the client forgets the samples kept against
+// CLOCK_MONOTONIC_RAW, which stood still (without, samples from before
+// the sleep held every estimate back for ~400 s).
 func TestSimulateResumeCorrectsAtOnce(t *testing.T) {
 	cfg := baseSim()
 	cfg.ClockError, cfg.Servers, cfg.Duration = 13*time.Second, 4, 90*time.Minute

@@ -66,6 +66,7 @@ cat >"$tmp/slewd.files" <<'EOF'
 -rw-r--r-- /etc/dhcp/dhclient-exit-hooks.d/slewd
 -rwxr-xr-x /etc/init.d/slewd
 -rw-r--r-- /etc/logrotate.d/slewd
+-rw-r--r-- /etc/slewd/slewd.conf
 -rw-r--r-- /etc/slewd/sources.d/README
 -rwxr-xr-x /usr/lib/NetworkManager/dispatcher.d/20-slewd-dhcp
 -rw-r--r-- /usr/lib/systemd/ntp-units.d/40-slewd.list
@@ -94,6 +95,7 @@ cat >"$tmp/slewd.conffiles" <<'EOF'
 /etc/dhcp/dhclient-exit-hooks.d/slewd
 /etc/init.d/slewd
 /etc/logrotate.d/slewd
+/etc/slewd/slewd.conf
 /etc/slewd/sources.d/README
 EOF
 cat >"$tmp/slewd-ntpdate.files" <<'EOF'

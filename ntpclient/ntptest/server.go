@@ -6,7 +6,7 @@
 // Every server takes its time from a truth source, never from the clock
 // under test, and can be told to misbehave: an offset (a falseticker is
 // just a large one), a kiss-of-death, silence, an unsynchronized or
-// malformed answer, symmetric-key authentication.
+// malformed answer, symmetric-key authentication, a leap second.
 package ntptest
 
 import (
@@ -36,6 +36,18 @@ type ServerConfig struct {
 	// ReferenceAge is how long ago the server's clock was last set; 0
 	// means 16 s.
 	ReferenceAge time.Duration
+
+	// LeapAt, if set, is the UTC midnight (true time) that ends a day
+	// with a leap second. For LeapAnnounce before it (0: the last 24 h)
+	// the server sets LI=1 (insert) or LI=2 (LeapDelete), as servers
+	// announce it during the day; from the leap on it serves UTC: true
+	// time − 1 s for an insertion (the simulated world's true time has no
+	// leaps, so 23:59:59 comes twice), true time + 1 s for a deletion
+	// from 23:59:59 on (which never comes). A server without LeapAt
+	// neither announces nor leaps; Leap still sets LI as is.
+	LeapAt       time.Time
+	LeapDelete   bool
+	LeapAnnounce time.Duration
 
 	// Kiss, if set, makes every answer a kiss-of-death with this code
 	// (RFC 5905 §7.4): LI=3, stratum 0, reference id = the code, and the
@@ -153,9 +165,12 @@ func Respond(cfg ServerConfig, req []byte, recvTrue, xmitTrue time.Time) ([]byte
 		age = 16 * time.Second
 	}
 	rootDelay, rootDisp := cfg.RootDelay, cfg.RootDispersion
-	recv := Timestamp(recvTrue.Add(cfg.Offset))
-	xmit := Timestamp(xmitTrue.Add(cfg.Offset))
-	ref := Timestamp(xmitTrue.Add(cfg.Offset - age))
+	if l := cfg.leapIndicator(recvTrue); l != ntpclient.LeapNone {
+		leap = l
+	}
+	recv := Timestamp(recvTrue.Add(cfg.Offset + cfg.LeapOffset(recvTrue)))
+	xmit := Timestamp(xmitTrue.Add(cfg.Offset + cfg.LeapOffset(xmitTrue)))
+	ref := Timestamp(xmitTrue.Add(cfg.Offset + cfg.LeapOffset(xmitTrue) - age))
 	origin := q.Transmit
 	poll := q.Poll
 
@@ -202,6 +217,40 @@ func Respond(cfg ServerConfig, req []byte, recvTrue, xmitTrue time.Time) ([]byte
 		b = append(b, mac...)
 	}
 	return b, Answered
+}
+
+// LeapOffset is what the server's leap second adds to true time at
+// trueTime: 0 before it, −1 s after an insertion, +1 s after a deletion.
+func (cfg ServerConfig) LeapOffset(trueTime time.Time) time.Duration {
+	switch {
+	case cfg.LeapAt.IsZero():
+		return 0
+	case cfg.LeapDelete && !trueTime.Before(cfg.LeapAt.Add(-time.Second)):
+		return time.Second
+	case !cfg.LeapDelete && !trueTime.Before(cfg.LeapAt):
+		return -time.Second
+	}
+	return 0
+}
+
+// leapIndicator is the LI a leaping server sends at trueTime: the
+// announcement during the LeapAnnounce before the leap, else none.
+func (cfg ServerConfig) leapIndicator(trueTime time.Time) ntpclient.Leap {
+	announce := cfg.LeapAnnounce
+	if announce <= 0 {
+		announce = 24 * time.Hour
+	}
+	end := cfg.LeapAt
+	if cfg.LeapDelete {
+		end = end.Add(-time.Second)
+	}
+	switch {
+	case cfg.LeapAt.IsZero() || !trueTime.Before(end) || trueTime.Before(cfg.LeapAt.Add(-announce)):
+		return ntpclient.LeapNone
+	case cfg.LeapDelete:
+		return ntpclient.LeapDelete
+	}
+	return ntpclient.LeapInsert
 }
 
 func equal(a, b []byte) bool {

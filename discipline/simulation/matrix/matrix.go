@@ -130,7 +130,14 @@ var Faults = []Fault{
 		Bound: func(c simulation.Config, base, _ time.Duration) time.Duration {
 			return base + c.DNSFailAt + c.DNSFailFor + min(c.DNSFailFor, dnsRetryMax)
 		}},
-	{Name: "leap second", Pending: "simulation.Config.LeapAt is being added by another engineer"},
+	{Name: "leap second", Apply: func(c *simulation.Config) {
+		// An insertion at the end of the first hour, announced by every
+		// server from the start; errors are against UTC.
+		c.LeapAt = time.Hour
+	}, Bound: func(c simulation.Config, base, allowance time.Duration) time.Duration {
+		// slewd slews the second: about 10 s at the kernel's limit.
+		return max(base, c.LeapAt+slewTime(time.Second)+allowance)
+	}},
 	{Name: "suspend 1 h", Apply: func(c *simulation.Config) {
 		// The kernel measures the sleep with the RTC: half a second long.
 		c.SuspendAt, c.SuspendFor, c.SuspendError = FaultAt, time.Hour, 500*time.Millisecond
@@ -361,6 +368,13 @@ func Command(c simulation.Config) string {
 	}
 	if c.DNSFailFor > 0 {
 		f("--dns-fail-for=%v --dns-fail-at=%v", c.DNSFailFor, c.DNSFailAt)
+	}
+	if c.LeapAt > 0 {
+		op := "insert"
+		if c.LeapDelete {
+			op = "delete"
+		}
+		f("--leap-second=%s --leap-at=%v", op, c.LeapAt)
 	}
 	return b.String()
 }

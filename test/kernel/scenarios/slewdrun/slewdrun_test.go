@@ -12,7 +12,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -85,66 +84,12 @@ func startSampler() *sampler {
 
 func (s *sampler) Stop() { close(s.stop); s.done.Wait() }
 
-type daemon struct {
-	cmd *exec.Cmd
-	log *bytes.Buffer
-}
-
-var dirs atomic.Int64
-
-// startSlewd starts `slewd run` with fresh state and run directories
-// unless state is given (a restart keeps its state directory).
-func startSlewd(t *testing.T, server, method, state string) *daemon {
+// startSlewd starts `slewd run` (guest.StartSlewd). It never steps the
+// clock forward here (--step-forward-over=0), so that a clock 5 s behind
+// is slewed, as chronyd slews it: these are the slewing figures.
+func startSlewd(t *testing.T, server, method, state string) *guest.Slewd {
 	t.Helper()
-	if state == "" {
-		state = fmt.Sprintf("/tmp/slewd-state-%d", dirs.Add(1))
-	}
-	run := filepath.Join(state, "run")
-	d := &daemon{log: &bytes.Buffer{}}
-	d.cmd = exec.Command("/usr/sbin/slewd", "run", "--state-dir", state, "--run-dir", run,
-		"--slew-method", method, server)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func (d *daemon) stop(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	d.cmd.Process.Signal(sig)
-	d.cmd.Wait()
-	if t.Failed() || testing.Verbose() {
-		t.Logf("slewd log:\n%s", d.log.String())
-	}
-}
-
-// waitConverged polls the clock error every 100 ms until it has stayed
-// within 1 ms for hold, or until limit. It returns when it first came
-// within 1 ms for good (-1 if never) and the largest |error| over the last
-// 10 s of the hold, when the slew has long landed.
-func waitConverged(w *guest.Truth, c clock.Clock, start time.Duration, hold, limit time.Duration) (float64, time.Duration) {
-	settled := time.Duration(-1)
-	var worst time.Duration
-	for {
-		now := c.Raw()
-		e := w.ClockError().Abs()
-		switch {
-		case e > time.Millisecond:
-			settled, worst = -1, 0
-		case settled < 0:
-			settled = now
-		case now-settled >= hold-10*time.Second:
-			worst = max(worst, e)
-		}
-		if settled >= 0 && now-settled >= hold {
-			return (settled - start).Seconds(), worst
-		}
-		if now-start > limit {
-			return -1, 0
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return guest.StartSlewd(t, state, "--slew-method", method, "--step-forward-over=0", server)
 }
 
 // The kernel's limit is tick 10 % plus frequency 500 ppm: 5 s in 49.75 s.
@@ -164,8 +109,8 @@ func TestSlewdConverges(t *testing.T) {
 			smp := startSampler()
 			start := c.Raw()
 			d := startSlewd(t, w.Addrs[0], method, "")
-			conv, worst := waitConverged(w, c, start, 20*time.Second, 2*time.Minute)
-			d.stop(t, syscall.SIGTERM)
+			conv, worst := guest.WaitConverged(w, c, start, 20*time.Second, 2*time.Minute)
+			d.Stop(t, syscall.SIGTERM)
 			smp.Stop()
 			r := converge{Who: "slewd " + method, OffsetS: offset.Seconds(), ConvergedS: conv, MaxAfterS: worst.Seconds(),
 				Backward: smp.backward.Load(), Samples: smp.samples.Load()}
@@ -205,14 +150,14 @@ func TestSlewdKilledMidSlew(t *testing.T) {
 			state := fmt.Sprintf("/tmp/slewd-kill-%s-%v", method, restart)
 			d := startSlewd(t, w.Addrs[0], method, state)
 			time.Sleep(killAt)
-			d.stop(t, syscall.SIGKILL)
+			d.Stop(t, syscall.SIGKILL)
 			r := killed{Method: method, Restarted: restart, KillAtS: killAt.Seconds(), ConvergedS: -1}
 			if restart {
 				time.Sleep(3 * time.Second)
 				d2 := startSlewd(t, w.Addrs[0], method, state)
-				conv, _ := waitConverged(w, c, start, 20*time.Second, 2*time.Minute)
+				conv, _ := guest.WaitConverged(w, c, start, 20*time.Second, 2*time.Minute)
 				r.ConvergedS = conv
-				d2.stop(t, syscall.SIGTERM)
+				d2.Stop(t, syscall.SIGTERM)
 			} else {
 				// What is armed drains by a quarter a second: after a minute
 				// a millionth of it is left.
@@ -259,7 +204,7 @@ func TestChronydConverges(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		conv, worst := waitConverged(w, c, start, 20*time.Second, 3*time.Minute)
+		conv, worst := guest.WaitConverged(w, c, start, 20*time.Second, 3*time.Minute)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		smp.Stop()

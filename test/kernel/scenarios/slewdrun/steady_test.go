@@ -72,28 +72,20 @@ func TestSteadyState(t *testing.T) {
 		for _, m := range []struct{ rx, tx, srv bool }{{true, true, true}, {true, true, false}, {true, false, false}, {false, false, false}} {
 			w := guest.NewTruth(t, c, 1)
 			kernelRxServer(w, m.srv)
-			state := fmt.Sprintf("/tmp/slewd-state-%d", dirs.Add(1))
-			var log bytes.Buffer
-			cmd := exec.Command("/usr/sbin/slewd", "run", "--state-dir", state, "--run-dir", state+"/run",
-				"--poll", steadyPoll.String(), w.Addrs[0])
-			cmd.Env = os.Environ()
+			var env []string
 			if !m.rx {
-				cmd.Env = append(cmd.Env, ntpclient.NoKernelRxEnv+"=1")
+				env = append(env, ntpclient.NoKernelRxEnv+"=1")
 			}
 			if !m.tx {
-				cmd.Env = append(cmd.Env, ntpclient.NoKernelTxEnv+"=1")
+				env = append(env, ntpclient.NoKernelTxEnv+"=1")
 			}
-			cmd.Stdout, cmd.Stderr = &log, &log
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			d := guest.StartSlewdEnv(t, "", env, "--poll", steadyPoll.String(), w.Addrs[0])
 			r := measureSteady(w, "slewd", m.rx, m.tx)
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-			guest.Emit(t, "steady", r)
 			if r.RMSUS > 1000 {
-				t.Errorf("slewd rx %v tx %v: RMS %.1f µs; log:\n%s", m.rx, m.tx, r.RMSUS, log.String())
+				t.Errorf("slewd rx %v tx %v: RMS %.1f µs", m.rx, m.tx, r.RMSUS)
 			}
+			d.Stop(t, syscall.SIGTERM)
+			guest.Emit(t, "steady", r)
 		}
 		for _, srv := range []bool{true, false} {
 			w := guest.NewTruth(t, c, 1)
