@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"slewd/ntpclient"
+	"slewd/safefile"
 )
 
 // DefaultPath is where slewd looks for its configuration.
@@ -187,6 +188,9 @@ func ReadFile(path string) ([]byte, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if err := safefile.CheckMode(path, st); err != nil {
+		return nil, err
 	}
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%s is %d bytes: a configuration file is at most %d", path, st.Size(), MaxFileSize)

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"slewd/safefile"
 )
 
 // Imported is what ImportConfig found in an ntp.conf or chrony.conf: the
@@ -49,7 +50,7 @@ var knownFlags = map[string]bool{
 
 // ReadConfigFile imports the sources of an ntp.conf or chrony.conf.
 func ReadConfigFile(path string) (Imported, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return Imported{}, fmt.Errorf("reading NTP configuration: %w", err)
 	}

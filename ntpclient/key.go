@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
+
+	"slewd/safefile"
 )
 
 // Key is a symmetric key for NTP authentication (RFC 5905 §7.3 MAC,
@@ -79,7 +80,7 @@ func ParseKey(line string) (Key, error) {
 // ReadKeyFile returns key id from a chrony keyfile (comments start with
 // '#', '!' or ';').
 func ReadKeyFile(path string, id uint32) (Key, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key file: %w", err)
 	}
