@@ -189,6 +189,16 @@ func render(outcomes []matrix.Outcome, seeds, parallel int, wall time.Duration, 
 	p("Reproduce any run with the `slewd simulate` line its section gives (change --clock-error,\n")
 	p("the network flags and --seed to the row's).\n\n")
 
+	if failed > 0 {
+		p("## Failures\n\n")
+		for _, o := range outcomes {
+			if len(o.Failures) > 0 {
+				p("- %s, %s, %s, seed %d: %s.  \n  `%s`\n", signed(o.Error), o.Network.Name, o.Fault.Name, o.Seed,
+					strings.Join(o.Failures, "; "), o.Command())
+			}
+		}
+		p("\n")
+	}
 	p("## Overview\n\nWorst convergence over the seeds, in seconds (✓ within the bound; refused: the\n")
 	p("documented refusal).\n\n")
 	p("| fault | error |")

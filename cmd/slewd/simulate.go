@@ -63,6 +63,7 @@ func init() {
 			&cli.StringFlag{Name: "leap-second", Usage: "the servers announce a leap second, `insert` or `delete`, and take it at --leap-at (2026-12-31 23:59:60 UTC); errors are then against UTC"},
 			&cli.DurationFlag{Name: "leap-at", Value: 15 * time.Minute, Usage: "virtual time of the --leap-second midnight"},
 			&cli.IntFlag{Name: "leap-ignorers", Usage: "how many of the honest servers neither announce nor take the leap second"},
+			&cli.DurationFlag{Name: "converge-within", Value: time.Millisecond, Usage: "the |error| that counts as converged in the figures"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.StringFlag{Name: "plot", Usage: "write an SVG of the error and the slew rate to `FILE`"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the daemon's log, stamped with virtual time"},
@@ -90,7 +91,7 @@ func simulateAction(c *cli.Context) error {
 		UndoForeignSteps: c.Bool("undo-foreign-steps"), StepForwardOver: c.Duration("step-forward-over"),
 		AgentPeriod: c.Duration("agent-period"), AgentStart: c.Duration("agent-start"), AgentThreshold: c.Duration("agent-threshold"),
 		SuspendAt: c.Duration("suspend-at"), SuspendFor: c.Duration("suspend-for"),
-		OutageAt: c.Duration("outage-at"), OutageFor: c.Duration("outage-for"),
+		OutageAt: c.Duration("outage-at"), OutageFor: c.Duration("outage-for"), ConvergeWithin: c.Duration("converge-within"),
 		Kiss: c.String("kiss"), KissAt: c.Duration("kiss-at"), KissFor: c.Duration("kiss-for"),
 		ServerNames: c.Bool("server-names"), DNSFailAt: c.Duration("dns-fail-at"), DNSFailFor: c.Duration("dns-fail-for"),
 	}
@@ -282,15 +283,15 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	fmt.Fprintf(w, ", seed %d\n", cfg.Seed)
 	if r.ConvergedAfterS != nil {
 		if behind := -cfg.ClockError; cfg.StepForwardOver > 0 && behind > cfg.StepForwardOver {
-			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", *r.ConvergedAfterS)
+			fmt.Fprintf(w, "  converged:  within %v after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", within(cfg), *r.ConvergedAfterS)
 		} else if cfg.ClockError.Abs() < time.Millisecond {
-			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there\n", *r.ConvergedAfterS)
+			fmt.Fprintf(w, "  converged:  within %v after %.1f s and stayed there\n", within(cfg), *r.ConvergedAfterS)
 		} else {
 			ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
-			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
+			fmt.Fprintf(w, "  converged:  within %v after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", within(cfg), *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
 		}
 	} else {
-		fmt.Fprintf(w, "  converged:  not within 1 ms by the end\n")
+		fmt.Fprintf(w, "  converged:  not within %v by the end\n", within(cfg))
 	}
 	if cfg.LeapAt > 0 {
 		if r.LeapSettledS != nil {
@@ -326,6 +327,13 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if r.Kills > 0 {
 		fmt.Fprintf(w, "  killed -9 %d time(s), restarted after %v\n", r.Kills, cfg.RestartAfter)
 	}
+}
+
+func within(cfg simulation.Config) time.Duration {
+	if cfg.ConvergeWithin > 0 {
+		return cfg.ConvergeWithin
+	}
+	return time.Millisecond
 }
 
 func fmtErr(s float64) string {

@@ -344,6 +344,9 @@ func Command(c simulation.Config) string {
 	if c.Loss != 0 {
 		f("--loss=%g", c.Loss)
 	}
+	if c.ConvergeWithin > 0 && c.ConvergeWithin != time.Millisecond {
+		f("--converge-within=%v", c.ConvergeWithin)
+	}
 	f("--duration=%v --seed=%d --restart-after=%v --step-forward-over=%v", c.Duration, c.Seed, c.RestartAfter, c.StepForwardOver)
 	for _, k := range c.KillAt {
 		f("--kill-at=%v", k)
