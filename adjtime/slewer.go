@@ -125,6 +125,15 @@ func NewSlewer(clk clock.Clock, cfg SlewerConfig, log *slog.Logger) *Slewer {
 
 func (s *Slewer) maxRate() float64 { return s.cfg.MaxRatePPM * 1e-6 }
 
+// claim words a log line about something done to the kernel: in a dry
+// run nothing was, and the line must not say otherwise.
+func (s *Slewer) claim(msg string) string {
+	if s.cfg.DryRun {
+		return "dry run, not done: " + msg
+	}
+	return msg
+}
+
 // apply writes ch to the kernel and returns what it took. In dry-run mode
 // it writes nothing and returns what was asked for.
 func (s *Slewer) apply(ch clock.Change) (clock.KernelState, error) {
@@ -181,7 +190,7 @@ func (s *Slewer) TakeControl(basePPM float64) error {
 		}
 	}
 	if t, _ := baseTickFreq(basePPM); cur.Tick != t && s.tick == nil {
-		s.log.Warn("the kernel tick is not the drift compensation's (a slewing daemon may have died); setting it",
+		s.log.Warn(s.claim("the kernel tick is not the drift compensation's (a slewing daemon may have died); setting it"),
 			"tick", cur.Tick, "rate_ppm", clock.RatePPM(cur.Tick, 0), "base_tick", t)
 	}
 	// The PLL mode, the PLL offset cancelled and the clock unsynchronized,
@@ -196,7 +205,7 @@ func (s *Slewer) TakeControl(basePPM float64) error {
 		return fmt.Errorf("setting up the kernel PLL: %w", err)
 	}
 	if cur.PLLOffset != 0 && cur.Status.PLL {
-		s.log.Info("cancelled a pending PLL correction", "remaining", cur.PLLOffset)
+		s.log.Info(s.claim("cancelled a pending PLL correction"), "remaining", cur.PLLOffset)
 	}
 	// The chunk already loaded for this second (from what was armed) runs
 	// out at the next second boundary; until then assume a quarter of it.
@@ -483,7 +492,7 @@ func (s *Slewer) Release() error {
 			return err
 		}
 	}
-	s.log.Info("handed the remaining correction to the kernel", "pll", dur(pll), "singleshot", dur(rest))
+	s.log.Info(s.claim("handed the remaining correction to the kernel"), "pll", dur(pll), "singleshot", dur(rest))
 	return nil
 }
 

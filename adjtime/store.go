@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"slewd/internal/regfile"
 )
 
 // Store keeps slewd's small state files (the drift file, the slew
@@ -21,10 +24,14 @@ type Store interface {
 // DirStore keeps state files in a directory (default /var/lib/slewd).
 type DirStore struct{ Dir string }
 
-// ReadFile reads a state file.
+// ReadFile reads a state file: a regular file of at most 64 KiB (a FIFO
+// or device put in its place is refused, never waited on).
 func (d DirStore) ReadFile(name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(d.Dir, name))
+	return regfile.Read(filepath.Join(d.Dir, name), StateFileLimit)
 }
+
+// StateFileLimit bounds a state file: slewd's are a few hundred bytes.
+const StateFileLimit = 64 << 10
 
 // WriteFile writes a state file atomically and durably: a temporary file,
 // fsync, rename over the old one, fsync of the directory.
@@ -101,8 +108,15 @@ type Drift struct {
 	SigmaPPM float64 // its standard deviation
 }
 
+// MaxDriftPPM is the largest drift file frequency believed: the kernel's
+// frequency range, and far beyond any working oscillator (chrony's
+// maxdrift is 500 ppm too).
+const MaxDriftPPM = 500
+
 // ReadDrift reads the drift file: "FREQ_PPM SIGMA_PPM". A missing file is
-// not an error (ok is false); a malformed one is, naming the file.
+// not an error (ok is false); a malformed one, or one outside the
+// plausible range (|FREQ_PPM| ≤ MaxDriftPPM, SIGMA_PPM ≥ 0, both finite),
+// is, naming the file, what is wrong and what to do.
 func ReadDrift(st Store) (d Drift, ok bool, err error) {
 	b, err := st.ReadFile(DriftFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -119,10 +133,28 @@ func ReadDrift(st Store) (d Drift, ok bool, err error) {
 	if err == nil && len(f) > 1 {
 		d.SigmaPPM, err = strconv.ParseFloat(f[1], 64)
 	}
-	if err != nil || d.FreqPPM != d.FreqPPM || d.FreqPPM > 100500 || d.FreqPPM < -100500 {
-		return Drift{}, false, fmt.Errorf("drift file %q is not \"FREQ_PPM SIGMA_PPM\": delete it and slewd will measure the frequency again", strings.TrimSpace(string(b)))
+	if err != nil || len(f) > 2 {
+		return Drift{}, false, fmt.Errorf("drift file %s: %q is not \"FREQ_PPM SIGMA_PPM\": delete it and slewd will measure the frequency again",
+			DriftFile, truncate(string(b), 80))
+	}
+	switch {
+	case math.IsNaN(d.FreqPPM) || math.IsInf(d.FreqPPM, 0) || math.Abs(d.FreqPPM) > MaxDriftPPM:
+		err = fmt.Errorf("frequency %g ppm is outside ±%d ppm", d.FreqPPM, MaxDriftPPM)
+	case math.IsNaN(d.SigmaPPM) || math.IsInf(d.SigmaPPM, 0) || d.SigmaPPM < 0:
+		err = fmt.Errorf("uncertainty %g ppm is not a finite number ≥ 0", d.SigmaPPM)
+	}
+	if err != nil {
+		return Drift{}, false, fmt.Errorf("drift file %s: %v, which no oscillator has: delete it and slewd will measure the frequency again", DriftFile, err)
 	}
 	return d, true, nil
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // WriteDrift writes the drift file atomically.

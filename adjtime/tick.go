@@ -107,7 +107,26 @@ func (t *tickBulk) recover(s *Slewer, cur clock.KernelState) error {
 	}
 	if e.BootID != j.BootID() {
 		s.log.Info("slew journal is from an earlier boot; the kernel started clean")
+		if s.cfg.DryRun {
+			return nil
+		}
 		return j.write(journalEntry{Active: false})
+	}
+	if e.BaseTick < clock.MinTick || e.BaseTick > clock.MaxTick || e.BulkTick < clock.MinTick || e.BulkTick > clock.MaxTick ||
+		e.BaseFreq < -clock.MaxFreqPPM*clock.FreqScale || e.BaseFreq > clock.MaxFreqPPM*clock.FreqScale {
+		// Not what slewd writes: restoring it would set a tick the kernel
+		// refuses, or a wrong one. TakeControl sets the drift compensation
+		// next, which removes any bias all the same.
+		s.log.Warn("ignoring the slew journal: its tick or frequency is outside the kernel's range",
+			"file", JournalFile, "base_tick", e.BaseTick, "bulk_tick", e.BulkTick, "base_freq", e.BaseFreq,
+			"range", fmt.Sprintf("tick %d..%d", clock.MinTick, clock.MaxTick),
+			"fix", "nothing to do: slewd rewrites it at the next tick slew (delete it to silence this)")
+		return nil
+	}
+	if s.cfg.DryRun {
+		s.log.Warn("dry run, not done: the slew journal records a tick bias a killed slewd left; a real run removes it",
+			"tick", cur.Tick, "restored_tick", e.BaseTick)
+		return nil
 	}
 	if _, err := s.apply(tickFreq(e.BaseTick, e.BaseFreq)); err != nil {
 		return fmt.Errorf("removing the tick bias a killed slewd left: %w", err)
@@ -210,7 +229,7 @@ func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
 	}
 	bulkLeft := math.Abs(need) - tickMargin.Seconds()
 	t.stopRaw = raw + time.Duration(bulkLeft/math.Abs(t.rate)*1e9)
-	s.log.Info("slewing with the tick", "correction", dur(need), "rate_ppm", t.rate*1e6,
+	s.log.Info(s.claim("slewing with the tick"), "correction", dur(need), "rate_ppm", t.rate*1e6,
 		"duration", time.Duration(bulkLeft/math.Abs(t.rate)*1e9).Round(time.Millisecond))
 	return nil
 }

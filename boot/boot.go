@@ -42,8 +42,11 @@ type Config struct {
 	// RestoreHighWater moves the clock forward to the high-water mark when
 	// no estimate arrives.
 	RestoreHighWater bool
-	DryRun           bool
-	SyncThreshold    time.Duration // 0: DefaultSyncThreshold
+	// Built is the binary's build time: a high-water mark implausibly far
+	// past it is refused (statefile.CheckHighWater); zero for no bound.
+	Built         time.Time
+	DryRun        bool
+	SyncThreshold time.Duration // 0: DefaultSyncThreshold
 }
 
 // Report is what a one-shot command did.
@@ -91,22 +94,13 @@ func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
 		cfg.SyncThreshold = DefaultSyncThreshold
 	}
 	c, log := env.Net.Clock, env.log()
-	rep := Report{DryRun: cfg.DryRun, StartRaw: c.Raw()}
-	// A bad configuration is a usage error, whatever the privileges.
-	if _, err := ntpclient.NewClient(cfg.Client, env.Net); err != nil {
-		return rep, err
-	}
-	if !cfg.DryRun {
-		// Fail before measuring: without the capability nothing can be done.
-		if err := clock.CanAdjust(c); err != nil {
-			return rep, fmt.Errorf("cannot set the clock: %w (use --dry-run to only measure)", err)
-		}
-	}
-	before, err := ReadKernel(c)
+	rep, err := begin(cfg.Client, env, cfg.DryRun)
 	if err != nil {
 		return rep, err
 	}
-	rep.Before = before
+	if err := readBefore(c, cfg.DryRun, "set", "use --dry-run to only measure", &rep); err != nil {
+		return rep, err
+	}
 
 	est, err := FirstEstimate(ctx, cfg.Client, env.Net, cfg.Deadline)
 	rep.Details = est.Details
@@ -136,21 +130,57 @@ func Run(ctx context.Context, cfg Config, env Env) (Report, error) {
 		log.Warn("the clock is ahead and --forward-only forbids stepping it back", "ahead", -offset, "action", rep.Action)
 	}
 	if cfg.DryRun {
-		_, rep.Synced = StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
+		_, rep.Synced = StatusChange(rep.Before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
 		return rep, nil
 	}
 
 	if err := apply(c, env.Run, "slewd boot", &rep); err != nil {
 		return rep, err
 	}
-	ch, synced := StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
-	if err := SetStatus(c, ch); err != nil {
+	if err := finish(env, est, rd, cfg.SyncThreshold, &rep); err != nil {
 		return rep, err
 	}
-	rep.Synced = synced
-
-	saveHighWater(env, &rep, est.Error+rd.Width)
 	return rep, nil
+}
+
+// begin starts a one-shot command's report at RAW now and checks the
+// client's configuration: a bad one is a usage error, whatever the
+// privileges.
+func begin(cfg ntpclient.Config, env Env, dryRun bool) (Report, error) {
+	rep := Report{DryRun: dryRun, StartRaw: env.Net.Clock.Raw()}
+	_, err := ntpclient.NewClient(cfg, env.Net)
+	return rep, err
+}
+
+// readBefore fails before measuring when the clock cannot be adjusted
+// (unless dry-running: without the capability nothing can be done), and
+// reads the kernel as it was into rep.Before. The error says "cannot
+// <verb> the clock", with hint in parentheses.
+func readBefore(c clock.Clock, dryRun bool, verb, hint string, rep *Report) error {
+	if !dryRun {
+		if err := clock.CanAdjust(c); err != nil {
+			return fmt.Errorf("cannot %s the clock: %w (%s)", verb, err, hint)
+		}
+	}
+	before, err := ReadKernel(c)
+	if err != nil {
+		return err
+	}
+	rep.Before = before
+	return nil
+}
+
+// finish follows the applied correction: it tells the kernel the clock's
+// status (synchronized when what is left, plus the error bound, is within
+// syncThreshold) and saves the high-water mark.
+func finish(env Env, est ntpclient.Estimate, rd clock.Reading, syncThreshold time.Duration, rep *Report) error {
+	ch, synced := StatusChange(rep.Before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, syncThreshold)
+	if err := SetStatus(env.Net.Clock, ch); err != nil {
+		return err
+	}
+	rep.Synced = synced
+	saveHighWater(env, rep, est.Error+rd.Width)
+	return nil
 }
 
 // decide plans the correction from the estimate, against the kernel as it
@@ -241,7 +271,7 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	rep.NoSync = none
 	rep.Details = none.Details
 	rep.Action = ActionNone
-	rep.Reason = "no usable time from the servers: " + none.Error()
+	rep.Reason = "no usable time from the servers: " + Summary(none)
 	rep.ExitCode = ExitNoSync
 	if cfg.RequireSync {
 		rep.ExitCode = ExitNoSyncRequired
@@ -250,10 +280,14 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 		return rep, nil
 	}
 	mark, ok, err := statefile.ReadHighWater(env.State)
+	if err == nil && ok {
+		err = statefile.CheckHighWater(mark, cfg.Built)
+	}
 	rep.HighWater.Mark, rep.HighWater.Err = mark, err
 	if err != nil || !ok {
 		if err != nil {
 			log.Warn("cannot restore the high-water mark", "err", err)
+			rep.Reason += "; high-water mark ignored: " + err.Error()
 		}
 		return rep, nil
 	}
@@ -265,10 +299,11 @@ func noEstimate(cfg Config, env Env, rep Report, none *ntpclient.NoEstimateError
 	rep.Action, rep.Step, rep.Offset = ActionStep, step, step
 	rep.Reason += fmt.Sprintf("; the clock was %v behind the high-water mark %s: stepping it forward to the mark",
 		step, mark.UTC().Format(time.RFC3339))
-	log.Warn("no NTP estimate: moving the clock forward to the high-water mark", "mark", mark, "step", step, "dry_run", cfg.DryRun)
 	if cfg.DryRun {
+		log.Warn("dry run: without an NTP estimate, the clock would be moved forward to the high-water mark", "mark", mark, "step", step)
 		return rep, nil
 	}
+	log.Warn("no NTP estimate: moving the clock forward to the high-water mark", "mark", mark, "step", step)
 	if err := stepClock(c, env.Run, "slewd boot", step); err != nil {
 		return rep, err
 	}

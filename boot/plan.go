@@ -135,7 +135,7 @@ func Decide(offset time.Duration, p Policy) Plan {
 		advice := "step it once with `slewd boot` before services start"
 		if plan.BackwardRefused {
 			// This is slewd boot already: only the policy stands in the way.
-			advice = "step it back once, with the services that dislike steps stopped (`slewd boot` without --forward-only, or `ntpdate -b --allow-backward-step`)"
+			advice = "step it back once, with the services that dislike steps stopped (`slewd boot` without --forward-only)"
 		}
 		plan.Reason = fmt.Sprintf("clock %s: %stoo far to slew with the adjtime singleshot (at most %v, which takes %v at 500 ppm): "+
 			"%s, or let `slewd run` slew it at up to 10 %% (raise --max-offset)",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -479,5 +480,33 @@ func TestSyncWithPendingPLL(t *testing.T) {
 	s.w.Run(10*time.Second + 1000*time.Second)
 	if e := s.w.ClockError(); e.Abs() > 200*time.Microsecond {
 		t.Errorf("the clock is off by %v after the PLL and the singleshot", e)
+	}
+}
+
+// A high-water mark in the year 2200 (173 years past the build) is not
+// restored: boot would step the clock 173 years, and --forward-only could
+// never bring it back. The reason says why; a mark within the bound is
+// restored as before.
+func TestBootRefusesImplausibleHighWater(t *testing.T) {
+	dead := []ntptest.ServerConfig{{Drop: true}}
+	for _, tc := range []struct {
+		ahead    time.Duration
+		restored bool
+	}{{173 * 365 * 24 * time.Hour, false}, {time.Hour, true}} {
+		s := newSim(t, simSetup{clockError: 0, servers: dead})
+		if err := statefile.SaveHighWater(s.state, s.w.TrueTime().Add(tc.ahead)); err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Deadline: 5 * time.Second, RestoreHighWater: true, ForwardOnly: true, Built: s.w.TrueTime()}
+		rep, err, _ := s.runBoot(t, cfg, true, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.HighWater.Restored != tc.restored || len(s.jumps()) != map[bool]int{true: 1, false: 0}[tc.restored] {
+			t.Errorf("mark %v ahead: restored %v, jumps %+v; want restored %v", tc.ahead, rep.HighWater.Restored, s.jumps(), tc.restored)
+		}
+		if !tc.restored && !strings.Contains(rep.Reason, "later than this slewd's build") {
+			t.Errorf("reason %q does not say why the mark was ignored", rep.Reason)
+		}
 	}
 }

@@ -3,10 +3,8 @@ package boot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
-	"slewd/clock"
 	"slewd/discipline/statefile"
 	"slewd/ntpclient"
 )
@@ -18,10 +16,9 @@ type SyncConfig struct {
 	Deadline time.Duration
 	// Query measures and reports only (ntpdate -q, -d; slewd sync --dry-run).
 	Query bool
-	// Step is ntpdate -b: step whatever the offset, but forward only
-	// unless AllowBackwardStep.
-	Step              bool
-	AllowBackwardStep bool
+	// Step is ntpdate -b: step whatever the offset, but forward only (a
+	// clock that is ahead is slewed; `slewd boot` steps it back).
+	Step bool
 	// Force runs even when `slewd run` is keeping the clock (a fresh
 	// status file in the run directory); otherwise sync stands aside.
 	Force         bool
@@ -43,27 +40,24 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 		cfg.StatusMaxAge = statefile.DefaultStatusMaxAge
 	}
 	c, log := env.Net.Clock, env.log()
-	rep := Report{DryRun: cfg.Query, StartRaw: c.Raw()}
-	if _, err := ntpclient.NewClient(cfg.Client, env.Net); err != nil {
+	rep, err := begin(cfg.Client, env, cfg.Query)
+	if err != nil {
 		return rep, err
 	}
 	if !cfg.Query && !cfg.Force && env.Run != nil {
-		if st, ok, err := statefile.ReadStatus(env.Run); err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
+		st, ok, err := statefile.ReadStatus(env.Run)
+		if err != nil {
+			log.Warn("ignoring the daemon's status file", "err", err)
+		}
+		if err == nil && ok && st.Fresh(c.Now(), cfg.StatusMaxAge) {
 			rep.Action, rep.ExitCode = ActionNone, ExitOK
 			rep.Reason = "slewd run is keeping the clock (its status file is fresh): nothing to do; --force to slew anyway"
 			return rep, nil
 		}
 	}
-	if !cfg.Query {
-		if err := clock.CanAdjust(c); err != nil {
-			return rep, fmt.Errorf("cannot adjust the clock: %w (query only with -q / --dry-run)", err)
-		}
-	}
-	before, err := ReadKernel(c)
-	if err != nil {
+	if err := readBefore(c, cfg.Query, "adjust", "query only with -q / --dry-run", &rep); err != nil {
 		return rep, err
 	}
-	rep.Before = before
 
 	est, err := ntpclient.Measure(ctx, cfg.Client, env.Net, cfg.Deadline)
 	rep.Details = est.Details
@@ -73,7 +67,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	case errors.As(err, &none):
 		rep.NoSync, rep.Details = none, none.Details
 		rep.Action, rep.ExitCode = ActionNone, ExitNoSync
-		rep.Reason = "no usable time from the servers: " + none.Error()
+		rep.Reason = "no usable time from the servers: " + Summary(none)
 		return rep, nil
 	case err != nil:
 		return rep, err
@@ -82,7 +76,7 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 
 	policy := Policy{NeverStep: true}
 	if cfg.Step {
-		policy = Policy{StepThreshold: 0, ForwardOnly: !cfg.AllowBackwardStep}
+		policy = Policy{StepThreshold: 0, ForwardOnly: true}
 	}
 	rd, err := decide(ctx, env.Net, est, policy, cfg.Query, &rep)
 	if err != nil {
@@ -104,11 +98,8 @@ func Sync(ctx context.Context, cfg SyncConfig, env Env) (Report, error) {
 	if rep.PreviousSingleshot != 0 {
 		log.Info("replaced a pending adjtime slew", "previous", rep.PreviousSingleshot)
 	}
-	ch, synced := StatusChange(before.Status, rep.Remaining(), est.Error+rd.Width, est.Jitter, cfg.SyncThreshold)
-	if err := SetStatus(c, ch); err != nil {
+	if err := finish(env, est, rd, cfg.SyncThreshold, &rep); err != nil {
 		return rep, err
 	}
-	rep.Synced = synced
-	saveHighWater(env, &rep, est.Error+rd.Width)
 	return rep, nil
 }

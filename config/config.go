@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"slewd/internal/regfile"
 	"slewd/ntpclient"
-	"slewd/safefile"
 )
 
 // DefaultPath is where slewd looks for its configuration.
@@ -189,7 +189,7 @@ func ReadFile(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
 	}
-	if err := safefile.CheckMode(path, st); err != nil {
+	if err := regfile.CheckTrusted(path, st); err != nil {
 		return nil, err
 	}
 	if st.Size() > MaxFileSize {

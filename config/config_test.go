@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"slewd/safefile"
+	"slewd/internal/regfile"
 )
 
 var testDirectives = Directives{
@@ -245,7 +245,7 @@ func TestReadFileWorldWritable(t *testing.T) {
 	}
 	os.Chmod(p, 0o646)
 	_, err := ReadFile(p)
-	if !errors.Is(err, safefile.ErrWorldWritable) || !strings.Contains(err.Error(), "chmod o-w") {
+	if !errors.Is(err, regfile.ErrWorldWritable) || !strings.Contains(err.Error(), "chmod o-w") {
 		t.Errorf("mode 0646: %v", err)
 	}
 }

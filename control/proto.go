@@ -179,6 +179,10 @@ type Kernel struct {
 	EstErrorS    *float64 `json:"esterror_s"`
 }
 
+// SystemdSyncedFile is what systemd-time-wait-sync watches: a
+// slew-only client never "sets" the clock, so it must touch this.
+const SystemdSyncedFile = "/run/systemd/timesync/synchronized"
+
 // Systemd is what slewd told systemd.
 type Systemd struct {
 	// MarkedSynchronized is when /run/systemd/timesync/synchronized was

@@ -87,11 +87,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	return AcceptLoop(ctx, ln, maxConns, "control socket", func(c net.Conn) { c.Close() /* busy: the client retries */ },
+		func(c net.Conn) {
+			if err := s.serveConn(ctx, c); err != nil {
+				log.Debug("control socket: a client", "err", err)
+			}
+		})
+}
+
+// AcceptLoop accepts connections on ln until ctx ends, serving each with
+// serve on a goroutine of its own, at most max at once; a connection over
+// that goes to busy (which must close it). It waits for the connections
+// it serves before it returns; nil when ctx ended, else what broke the
+// listener, prefixed with what (for the control socket and the metrics).
+func AcceptLoop(ctx context.Context, ln net.Listener, max int, what string, busy, serve func(net.Conn)) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	slots := make(chan struct{}, maxConns)
+	slots := make(chan struct{}, max)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -102,21 +116,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			return fmt.Errorf("control socket: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		select {
 		case slots <- struct{}{}:
 		default:
-			c.Close() // busy: the client retries
+			busy(c)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			if err := s.serveConn(ctx, c); err != nil {
-				log.Debug("control socket: a client", "err", err)
-			}
+			serve(c)
 		}()
 	}
 }

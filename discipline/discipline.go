@@ -131,6 +131,11 @@ type Discipline struct {
 	hasTarget               bool
 	targetDist, targetSigma time.Duration
 	markedAt                time.Time
+	// Source health: WARN lines when a source fails or recovers.
+	health     SourceHealth
+	nextHealth time.Duration
+	// statusFailing: the status file could not be written (said once).
+	statusFailing bool
 	// startFreqPPM is the drift compensation slewd started with; it is put
 	// back at exit if slewd has not learnt a better one.
 	startFreqPPM float64
@@ -195,6 +200,10 @@ func (d *Discipline) Run(ctx context.Context) error {
 		if d.lw.armed && now >= d.lw.due {
 			d.leapDue(now)
 		}
+		if now >= d.nextHealth {
+			d.checkSources()
+			d.nextHealth = now + SourceHealthInterval
+		}
 		if env.Watchdog > 0 && now >= d.nextDog {
 			env.Notify("WATCHDOG=1")
 			d.nextDog = now + env.Watchdog
@@ -257,6 +266,7 @@ func (d *Discipline) start() error {
 	d.nextDrift = now + d.cfg.DriftInterval
 	d.nextDog = now
 	d.startForeign()
+	d.nextHealth = now + SourceHealthInterval
 	d.publish(nil)
 	env.Client.Start()
 	return nil
@@ -269,7 +279,7 @@ func (d *Discipline) start() error {
 // re-check RAW; the slewer measures anyway.
 func (d *Discipline) wait(now time.Duration) time.Duration {
 	wait := d.env.Client.Tick()
-	due := []time.Duration{d.nextDrift, d.fw.next}
+	due := []time.Duration{d.nextDrift, d.fw.next, d.nextHealth}
 	if d.nextControl >= 0 {
 		due = append(due, d.nextControl)
 	}
@@ -323,6 +333,7 @@ func (d *Discipline) dispatch(ev any) error {
 func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 	d.lastEst = &est
 	d.reports = d.env.Client.Reports()
+	d.checkSources()
 	if OutOfBounds(est.Offset, d.cfg.MaxOffset) {
 		if !d.panicked {
 			d.log.Error("the clock is too far off to slew: not correcting it",
@@ -341,7 +352,7 @@ func (d *Discipline) onEstimate(est ntpclient.Estimate) error {
 		return nil
 	}
 	if d.panicked {
-		d.log.Info("the clock is back within --max-offset; correcting it", "offset", est.Offset)
+		d.log.Info(d.claim("the clock is back within --max-offset; correcting it"), "offset", est.Offset)
 		d.panicked = false
 	}
 	d.leapEstimate(est)
@@ -392,7 +403,10 @@ func (d *Discipline) control() error {
 	synced := d.slewer.Synced()
 	if synced != d.markedSync {
 		d.markedSync = synced
-		if synced {
+		if synced && d.cfg.DryRun {
+			// Nothing was told to the kernel or systemd: no flag file.
+			d.log.Info("dry run: the clock would now count as synchronized (kernel and systemd not told)", "remaining", rem)
+		} else if synced {
 			d.log.Info("clock synchronized", "remaining", rem, "error_bound", d.lastEst.Error)
 			if err := d.env.MarkSynced(); err != nil {
 				d.log.Warn("could not mark the clock synchronized for systemd", "err", err)
@@ -432,7 +446,7 @@ func (d *Discipline) shutdown(cause error) error {
 	d.env.Notify("STOPPING=1")
 	d.stopForeign()
 	if cause != nil && !errors.Is(cause, context.Canceled) {
-		d.log.Error("stopping on an error; handing the clock back first", "err", cause)
+		d.log.Error(d.claim("stopping on an error; handing the clock back first"), "err", cause)
 	}
 	d.saveDrift()
 	d.saveHighWater()

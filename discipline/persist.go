@@ -93,13 +93,22 @@ func (d *Discipline) publish(mod func(*Snapshot)) Snapshot {
 
 // writeStatus publishes the snapshot in the run directory for `slewd
 // wait`, `slewd sync` and people.
+// A dry run writes none: `slewd wait` and `slewd sync` would take its
+// word for a clock nobody corrects. A failure is said once, at WARN, and
+// its end too.
 func (d *Discipline) writeStatus(s Snapshot) {
-	if d.env.Run == nil {
+	if d.env.Run == nil || d.cfg.DryRun {
 		return
 	}
-	if err := statefile.WriteStatus(d.env.Run, s.Status(d.env.Clock.Now())); err != nil {
-		d.log.Debug("could not write the status file", "err", err)
+	err := statefile.WriteStatus(d.env.Run, s.Status(d.env.Clock.Now()))
+	switch {
+	case err != nil && !d.statusFailing:
+		d.log.Warn("could not write the status file: slewd wait and slewd sync do not see this daemon", "err", err,
+			"fix", "make --run-dir writable by slewd (systemd: RuntimeDirectory=slewd)")
+	case err == nil && d.statusFailing:
+		d.log.Warn("the status file is written again")
 	}
+	d.statusFailing = err != nil
 }
 
 // saveHighWater records a time known to have passed, for `slewd boot

@@ -88,8 +88,7 @@ SLEWD_RUN_OPTS="--dry-run --minpoll 16s"
 		"SLEWD_STATE_DIR="+filepath.Join(dir, "state"), "SLEWD_LOGFILE="+filepath.Join(dir, "slewd.log"))
 	script, _ := filepath.Abs("sysvinit/slewd")
 	run := func(action string) (string, int) {
-		// A user and mount namespace with /run and /var/lib of its own:
-		// root there could still write the host's.
+		// tmpfs over /run and /var/lib: nothing reaches the host's.
 		cmd := exec.Command(unshare, "--user", "--map-root-user", "--mount", "sh", "-c",
 			`mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec sh "$0" "$@"`, script, action)
 		cmd.Env = env
@@ -121,16 +120,17 @@ SLEWD_RUN_OPTS="--dry-run --minpoll 16s"
 	if out, _ := run("start"); !strings.Contains(out, "already running") {
 		t.Errorf("second start: %q", out)
 	}
-	// The daemon publishes its status for `slewd wait`.
+	// The daemon runs and measures; a dry run publishes no status file
+	// (slewd wait and slewd sync would believe it).
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(filepath.Join(dir, "run", "status.json")); err == nil {
-			break
-		}
+	for time.Now().Before(deadline) && !strings.Contains(log(), "dry run: would slew") {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "run", "status.json")); err != nil {
-		t.Errorf("no status file from slewd run: %v\nlog:\n%s", err, log())
+	if !strings.Contains(log(), "dry run: would slew") {
+		t.Errorf("slewd run measured nothing:\n%s", log())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run", "status.json")); err == nil {
+		t.Errorf("a dry run wrote a status file")
 	}
 	if out, code := run("restart"); code != 0 || strings.Contains(out, "slewd boot") || !strings.Contains(out, "Stopping slewd: OK") || !strings.Contains(out, "Starting slewd: OK") {
 		t.Errorf("restart (must not run slewd boot again): %d %q", code, out)

@@ -27,8 +27,10 @@ type Window struct {
 	Count   int
 	Longest float64
 	Total   float64
-	// Windows lists each closed window's length, in order, in seconds.
+	// Windows lists each closed window's length, in order, in seconds,
+	// and Starts when each began (reference time).
 	Windows []float64
+	Starts  []float64
 }
 
 // Observe takes the clock's reading real at reference time t (both in
@@ -66,6 +68,7 @@ func (w *Window) close(length float64) {
 	w.Total += length
 	w.Longest = math.Max(w.Longest, length)
 	w.Windows = append(w.Windows, length)
+	w.Starts = append(w.Starts, w.since)
 }
 
 // Open reports whether the clock is below its high now, and since when.

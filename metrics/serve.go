@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"slewd/control"
@@ -34,37 +32,10 @@ const (
 // Prometheus scrapes with one GET and no body, and reconnects when told
 // Connection: close; that is all this needs to serve.
 func Serve(ctx context.Context, ln net.Listener, v control.View) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	slots := make(chan struct{}, maxConns)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("metrics: %w", err)
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			respond(c, "503 Service Unavailable", "text/plain; charset=utf-8", []byte("busy\n"), false)
-			c.Close()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			serveConn(c, v)
-		}()
-	}
+	return control.AcceptLoop(ctx, ln, maxConns, "metrics", func(c net.Conn) {
+		respond(c, "503 Service Unavailable", "text/plain; charset=utf-8", []byte("busy\n"), false)
+		c.Close()
+	}, func(c net.Conn) { serveConn(c, v) })
 }
 
 func serveConn(c net.Conn, v control.View) {

@@ -2,6 +2,7 @@ package ntpclient
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -9,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"slewd/safefile"
+	"slewd/internal/regfile"
 )
 
 // Imported is what ImportConfig found in an ntp.conf or chrony.conf: the
@@ -27,6 +28,9 @@ type Imported struct {
 	// chrony.conf), "" if none.
 	KeyID   uint32
 	KeyFile string
+	// KeyFormat is the key file's format: KeyFormatNTP for ntp.conf's
+	// `keys`, KeyFormatChrony for chrony.conf's `keyfile`.
+	KeyFormat KeyFormat
 	// Notes say what was ignored or changed, and why ("FILE:LINE: ...").
 	Notes []string
 }
@@ -50,12 +54,12 @@ var knownFlags = map[string]bool{
 
 // ReadConfigFile imports the sources of an ntp.conf or chrony.conf.
 func ReadConfigFile(path string) (Imported, error) {
-	f, err := safefile.Open(path)
+	// A regular file only: a FIFO would block the open, a device never end.
+	b, err := regfile.ReadTrusted(path, regfile.DefaultLimit)
 	if err != nil {
 		return Imported{}, fmt.Errorf("reading NTP configuration: %w", err)
 	}
-	defer f.Close()
-	return ImportConfig(f, path)
+	return ImportConfig(bytes.NewReader(b), path)
 }
 
 // ImportConfig reads `server` and `pool` lines (and what they need: the
@@ -98,7 +102,10 @@ func ImportConfig(r io.Reader, name string) (Imported, error) {
 			continue
 		case "keys", "keyfile":
 			if len(args) > 0 {
-				imp.KeyFile = args[0]
+				imp.KeyFile, imp.KeyFormat = args[0], KeyFormatChrony
+				if directive == "keys" {
+					imp.KeyFormat = KeyFormatNTP
+				}
 			}
 			continue
 		default:

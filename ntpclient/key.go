@@ -2,12 +2,13 @@ package ntpclient
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 
-	"slewd/safefile"
+	"slewd/internal/regfile"
 )
 
 // Key is a symmetric key for NTP authentication (RFC 5905 §7.3 MAC,
@@ -77,25 +78,89 @@ func ParseKey(line string) (Key, error) {
 	return Key{ID: uint32(id), Type: typ, Secret: secret}, nil
 }
 
+// KeyFormat is a key file's format.
+type KeyFormat int
+
+const (
+	// KeyFormatChrony is chrony's keyfile: "ID [TYPE] KEY", KEY as
+	// HEX:…, ASCII:… or plain ASCII (slewd's --keyfile).
+	KeyFormatChrony KeyFormat = iota
+	// KeyFormatNTP is ntpd's ntp.keys: "ID TYPE KEY", TYPE M (MD5) or a
+	// digest name, KEY up to 20 ASCII characters or hex beyond (ntpdate's -k).
+	KeyFormatNTP
+)
+
+func (f KeyFormat) String() string {
+	if f == KeyFormatNTP {
+		return "ntp.keys"
+	}
+	return "chrony keyfile"
+}
+
+// ParseNTPKey parses one ntp.keys line: "ID TYPE KEY". TYPE is M or MD5,
+// SHA1, SHA256, SHA512, AES128CMAC; KEY is printable ASCII of up to 20
+// characters, or longer hex (a 40-digit SHA1 key is 20 bytes).
+func ParseNTPKey(line string) (Key, error) {
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		return Key{}, fmt.Errorf("key %q: want \"ID TYPE KEY\", e.g. \"1 M secret\" or \"2 SHA1 <40 hex digits>\" (ntp.keys format)", redact(line))
+	}
+	id, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil || id == 0 {
+		return Key{}, fmt.Errorf("key id %q: want a number from 1 to 4294967295", f[0])
+	}
+	typ := strings.ToUpper(f[1])
+	switch typ {
+	case "M":
+		typ = "MD5"
+	case "SHA":
+		typ = "SHA1"
+	case "AES128CMAC", "AES-128-CMAC", "CMAC":
+		typ = "AES128"
+	}
+	text := f[2]
+	key := "ASCII:" + text
+	if len(text) > 20 {
+		if _, err := hex.DecodeString(text); err != nil {
+			return Key{}, fmt.Errorf("key %d: a key longer than 20 characters is hexadecimal in ntp.keys, and this one is not", id)
+		}
+		key = "HEX:" + text
+	}
+	return ParseKey(fmt.Sprintf("%d %s %s", id, typ, key))
+}
+
 // ReadKeyFile returns key id from a chrony keyfile (comments start with
-// '#', '!' or ';').
+// '#', '!' or ';'; fields are separated by any white space).
 func ReadKeyFile(path string, id uint32) (Key, error) {
-	f, err := safefile.Open(path)
+	return ReadKeyFileFormat(path, id, KeyFormatChrony)
+}
+
+// ReadKeyFileFormat returns key id from a key file of the given format.
+// The file must be a regular file (a FIFO is refused, not waited on).
+func ReadKeyFileFormat(path string, id uint32, format KeyFormat) (Key, error) {
+	b, err := regfile.ReadTrusted(path, regfile.DefaultLimit)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key file: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	parse := ParseKey
+	if format == KeyFormatNTP {
+		parse = ParseNTPKey
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 && format == KeyFormatNTP {
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
 		if line == "" || strings.ContainsAny(line[:1], "#!;") {
 			continue
 		}
-		first, _, _ := strings.Cut(line, " ")
+		first := strings.Fields(line)[0]
 		if v, err := strconv.ParseUint(first, 10, 32); err != nil || uint32(v) != id {
 			continue
 		}
-		k, err := ParseKey(line)
+		k, err := parse(line)
 		if err != nil {
 			return Key{}, fmt.Errorf("%s:%d: %w", path, n, err)
 		}
@@ -104,7 +169,7 @@ func ReadKeyFile(path string, id uint32) (Key, error) {
 	if err := sc.Err(); err != nil {
 		return Key{}, fmt.Errorf("read key file %s: %w", path, err)
 	}
-	return Key{}, fmt.Errorf("%s has no key %d", path, id)
+	return Key{}, fmt.Errorf("%s has no key %d (read as %s format)", path, id, format)
 }
 
 // redact hides the secret of a malformed key line in error messages.

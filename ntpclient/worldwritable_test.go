@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"slewd/safefile"
+	"slewd/internal/regfile"
 )
 
 // A key file or an imported configuration anyone may write is refused:
@@ -23,7 +23,7 @@ func TestWorldWritableRefused(t *testing.T) {
 		_, kerr := ReadKeyFile(keys, 1)
 		_, cerr := ReadConfigFile(conf)
 		for what, err := range map[string]error{"key file": kerr, "configuration": cerr} {
-			if ww := errors.Is(err, safefile.ErrWorldWritable); ww != (mode == 0o666) || (mode == 0o644 && err != nil) {
+			if ww := errors.Is(err, regfile.ErrWorldWritable); ww != (mode == 0o666) || (mode == 0o644 && err != nil) {
 				t.Errorf("%s, mode %04o: %v", what, mode, err)
 			}
 		}

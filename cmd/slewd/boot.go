@@ -131,7 +131,7 @@ func bootAction(c *cli.Context) error {
 	rep, err := boot.Run(c.Context, boot.Config{
 		Client: cfg, Deadline: c.Duration("deadline"), StepThreshold: c.Duration("step-threshold"),
 		ForwardOnly: c.Bool("forward-only"), RequireSync: c.Bool("require-sync"),
-		RestoreHighWater: c.Bool("restore-from-high-water"), DryRun: c.Bool("dry-run"),
+		RestoreHighWater: c.Bool("restore-from-high-water"), DryRun: c.Bool("dry-run"), Built: buildTime(),
 		SyncThreshold: c.Duration("sync-threshold"),
 	}, env)
 	if err != nil {
@@ -172,6 +172,9 @@ func oneShotError(c *cli.Context, cmd string, err error) error {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		enc.Encode(out)
+	}
+	if errors.Is(err, context.Canceled) {
+		return cli.Exit(cmd+": interrupted", code)
 	}
 	return cli.Exit(cmd+": "+err.Error(), code)
 }

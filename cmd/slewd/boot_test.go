@@ -272,10 +272,8 @@ func manPage(app *cli.App) (string, error) {
 		return "", err
 	}
 	page += "\n.SH EXIT STATUS\n" +
-		".PP\n\\fBslewd boot\\fP\n.EX\n" + roff(bootExitCodes) + ".EE\n" +
-		".PP\n\\fBslewd sync\\fP\n.EX\n" + roff(syncExitCodes) + ".EE\n" +
-		".PP\n\\fBslewd wait\\fP\n.EX\n" + roff(waitExitCodes) + ".EE\n" +
-		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP): 0 done (with -q: measured), " +
+		".PP\n.EX\n" + roff(exitStatusTable) + ".EE\n" +
+		".PP\n\\fBslewd ntpdate\\fP (and slewd invoked as \\fBntpdate\\fP) keeps ntpdate's: 0 done (with -q: measured), " +
 		"1 no suitable server, the clock could not be adjusted or (without -q) the offset is beyond 2145 s, 2 bad arguments.\n" +
 		cfgSection + manEnvironment(app) + manFiles +
 		"\n.SH SEE ALSO\n" +
@@ -301,7 +299,7 @@ func TestManPage(t *testing.T) {
 		t.Fatalf("%s: %v (generate it: make man)", path, err)
 	}
 	for name, p := range map[string]string{"generated page": page, path: string(disk)} {
-		for _, want := range []string{".TH slewd 8", ".SH EXIT STATUS", "no usable time from the servers before --deadline",
+		for _, want := range []string{".TH slewd 8", ".SH EXIT STATUS", "Exit status, for every command:", "no usable time from the servers before --deadline",
 			"as 3, under --require-sync", "not synchronized before --timeout", "the offset is beyond what the adjtime slew can make",
 			"\\fBslewd ntpdate\\fP", "--forward-only", "/var/lib/slewd/highwater"} {
 			if !strings.Contains(p, want) {
@@ -374,7 +372,7 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 		}
 		bin = link
 	}
-	cmd := sandboxed(unshare, bin, args...)
+	cmd := exec.Command(unshare, sandboxArgs(bin, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -389,14 +387,13 @@ func unprivileged(t *testing.T, argv0 string, args ...string) (stdout, stderr st
 	return out.String(), errOut.String(), code, took
 }
 
-// sandboxed runs bin with args as root in a user namespace (no clock
-// rights: the kernel refuses every clock change there) and in a mount
-// namespace with tmpfs over /run and /var/lib: root in a user namespace
-// can still write /run/systemd/timesync/synchronized, /run/slewd and
-// /var/lib/slewd on the host, which other programs trust.
-func sandboxed(unshare, bin string, args ...string) *exec.Cmd {
-	const script = `mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec "$@"`
-	return exec.Command(unshare, append([]string{"--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", bin}, args...)...)
+// sandboxArgs are unshare's arguments to run bin in a user and mount
+// namespace with fresh tmpfs over /run and /var/lib: no clock rights, and
+// as root outside, no way to write the host's synchronized flag or
+// /var/lib/slewd either.
+func sandboxArgs(bin string, args ...string) []string {
+	return append([]string{"--user", "--map-root-user", "--mount", "sh", "-c",
+		`mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && exec "$0" "$@"`, bin}, args...)
 }
 
 func loopbackServers(t *testing.T, n int, cfg ntptest.ServerConfig) []string {

@@ -53,8 +53,8 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 	if !lc.userSources {
 		cfg.Servers, cfg.Pools = lc.fileSources()
 	}
-	id, keyfile := uint32(c.Uint("key")), c.String("keyfile")
-	if err := applyServersFrom(c, &cfg, &id, &keyfile); err != nil {
+	key := keyChoice{ID: uint32(c.Uint("key")), File: c.String("keyfile"), Format: ntpclient.KeyFormatChrony}
+	if err := applyServersFrom(c, &cfg, &key); err != nil {
 		return cfg, err
 	}
 	if len(cfg.Servers) == 0 && len(cfg.Pools) == 0 {
@@ -65,7 +65,10 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 			return cfg, cli.Exit(fmt.Sprintf("%q is not a server: flags go before the servers (slewd %s [flags] SERVER...)", s, c.Command.Name), 2)
 		}
 		if _, err := ntpclient.ParseSource(s); err != nil {
-			return cfg, cli.Exit(fmt.Sprintf("bad server: %v", err), 2)
+			return cfg, cli.Exit(fmt.Sprintf("bad server: %s", sourceHint(s, err, "")), 2)
+		}
+		if note := ipv6PortNote(s); note != "" {
+			fmt.Fprintln(c.App.ErrWriter, "slewd: note:", note)
 		}
 	}
 	for _, d := range []struct {
@@ -76,16 +79,14 @@ func clientConfig(c *cli.Context) (ntpclient.Config, error) {
 			return cfg, cli.Exit(fmt.Sprintf("--%s %v: never poll more often than every %v (RFC 4330)", d.name, d.v, ntpclient.MinPollFloor), 2)
 		}
 	}
-	if id != 0 || keyfile != "" {
-		if id == 0 || keyfile == "" {
-			return cfg, cli.Exit("authentication needs both --keyfile FILE and --key ID", 2)
-		}
-		k, err := ntpclient.ReadKeyFile(keyfile, id)
-		if err != nil {
-			return cfg, cli.Exit(err.Error(), 2)
-		}
-		cfg.Auth = &k
+	if (key.ID == 0) != (key.File == "") {
+		return cfg, cli.Exit("authentication needs both --keyfile FILE and --key ID", 2)
 	}
+	k, err := key.load()
+	if err != nil {
+		return cfg, cli.Exit(err.Error(), 2)
+	}
+	cfg.Auth = k
 	return cfg, nil
 }
 

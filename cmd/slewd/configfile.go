@@ -261,7 +261,7 @@ func userOrigin(c *cli.Context, fl cli.Flag) string {
 // does not tell the two apart).
 func sameAsEnvironment(c *cli.Context, fl cli.Flag) bool {
 	fs := flag.NewFlagSet("env", flag.ContinueOnError)
-	if err := cloneFlag(fl).Apply(fs); err != nil {
+	if err := cloneFlags([]cli.Flag{fl})[0].Apply(fs); err != nil {
 		return false
 	}
 	g, ok := fs.Lookup(fl.Names()[0]).Value.(flag.Getter)

@@ -44,7 +44,26 @@ func newApp() *cli.App {
 		Suggest:              true,
 		// main prints errors and picks the exit code; tests run the app in-process.
 		ExitErrHandler: func(*cli.Context, error) {},
+		Metadata:       map[string]any{},
+		// The command line, for validateFlags to tell a flag from its
+		// environment variable.
+		Before: func(c *cli.Context) error {
+			c.App.Metadata[argsKey] = c.Args().Slice()
+			return nil
+		},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit(fmt.Sprintf("slewd: %v (see slewd --help)", err), 2)
+		},
+		// An unknown command is a usage error (exit 2), not urfave/cli's 3,
+		// which slewd-boot.service accepts as success.
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return unknownCommand(c, c.Args().First())
+		},
 	}
+	app.Commands = append(app.Commands, helpCommand())
 	for _, c := range commands {
 		// A copy: running an app appends the help flag and command to its
 		// commands, which must not pile up on the shared definitions
@@ -57,13 +76,20 @@ func newApp() *cli.App {
 		// Fresh flags too: urfave/cli records on a flag that its
 		// environment variable set it (HasBeenSet), which must not carry
 		// over to the next app.
-		cmd.Flags = make([]cli.Flag, len(flags))
-		for i, f := range flags {
-			cmd.Flags[i] = cloneFlag(f)
-		}
+		cmd.Flags = cloneFlags(flags)
 		cmd.Subcommands = slices.Clone(cmd.Subcommands)
 		if cmd.OnUsageError == nil {
 			cmd.OnUsageError = usageError
+		}
+		if before := cmd.Before; before != nil {
+			cmd.Before = func(c *cli.Context) error {
+				if err := validateFlags(c); err != nil {
+					return err
+				}
+				return before(c)
+			}
+		} else {
+			cmd.Before = validateFlags
 		}
 		if cmd.ArgsUsage == "" && cmd.Action != nil {
 			// A command without arguments refuses stray ones: most likely a
@@ -83,13 +109,22 @@ func newApp() *cli.App {
 	return app
 }
 
-// cloneFlag copies a flag's struct (every urfave/cli flag is a pointer
-// to one).
-func cloneFlag(f cli.Flag) cli.Flag {
-	v := reflect.ValueOf(f).Elem()
-	n := reflect.New(v.Type())
-	n.Elem().Set(v)
-	return n.Interface().(cli.Flag)
+// cloneFlags copies each flag: urfave/cli stores a value taken from the
+// environment in the flag itself, which must not carry over to the next
+// app (tests run many).
+func cloneFlags(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		v := reflect.ValueOf(f)
+		if v.Kind() != reflect.Pointer {
+			out[i] = f
+			continue
+		}
+		c := reflect.New(v.Elem().Type())
+		c.Elem().Set(v.Elem())
+		out[i] = c.Interface().(cli.Flag)
+	}
+	return out
 }
 
 // flagsOf is a registered command's flags.
@@ -106,6 +141,38 @@ func flagsOf(name string) []cli.Flag {
 // help says) with a pointer to the help, instead of 1 after a page of it.
 func usageError(c *cli.Context, err error, _ bool) error {
 	return cli.Exit(fmt.Sprintf("slewd %s: %v (see slewd %s --help)", c.Command.Name, err, c.Command.Name), 2)
+}
+
+// unknownCommand refuses a command slewd does not have, with the nearest
+// one it does.
+func unknownCommand(c *cli.Context, name string) error {
+	msg := fmt.Sprintf("slewd: no command %q", name)
+	var names []string
+	for _, cmd := range c.App.Commands {
+		names = append(names, cmd.Name)
+	}
+	if s := cli.SuggestCommand(c.App.Commands, name); s != "" {
+		msg += ". " + s
+	}
+	return cli.Exit(msg+" (commands: "+strings.Join(names, ", ")+"; see slewd --help)", 2)
+}
+
+// helpCommand replaces urfave/cli's, which exits 3 for an unknown topic.
+func helpCommand() *cli.Command {
+	return &cli.Command{
+		Name: "help", Aliases: []string{"h"}, Usage: "show the commands, or one command's help",
+		ArgsUsage: "[COMMAND]",
+		Action: func(c *cli.Context) error {
+			name := c.Args().First()
+			if name == "" {
+				return cli.ShowAppHelp(c)
+			}
+			if c.App.Command(name) == nil {
+				return unknownCommand(c, name)
+			}
+			return cli.ShowCommandHelp(c.Lineage()[1], name)
+		},
+	}
 }
 
 func main() {

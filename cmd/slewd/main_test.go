@@ -90,9 +90,9 @@ func TestSimulateBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--max-slew-rate=100"}, "give 500 to 100500 ppm"},
+		{[]string{"--max-slew-rate=100"}, "give a number from 500 to 100500 ppm"},
 		{[]string{"--max-slew-rate=200000"}, "100500 is the kernel's limit"},
-		{[]string{"--wander=-1"}, "--wander cannot be negative"},
+		{[]string{"--wander=-1"}, "--wander -1: give a number from 0"},
 		{[]string{"--kill-at=2h", "--duration=1h"}, "--kill-at 2h0m0s is not before the end"},
 		{[]string{"--step-by=-5s", "--step-at=2h", "--duration=1h"}, "--step-at 2h0m0s is not before the end"},
 		{[]string{"--clock-error=garbage"}, "write it like +54s"},

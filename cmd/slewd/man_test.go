@@ -174,10 +174,13 @@ const manFiles = "\n.SH FILES\n" +
 	".TP\n/etc/slewd/sources.d/*.sources\nlists of servers of your own (\\fBsourcedir\\fP)\n" +
 	".TP\n/run/slewd\\-dhcp/*.sources\nservers from DHCP, one file per interface, written by the dhclient and NetworkManager hooks, which then reload slewd\n" +
 	".TP\n/etc/default/slewd, /etc/sysconfig/slewd\nSLEWD_ variables and options for the systemd units and the init script\n" +
-	".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP\n" +
+	".TP\n/var/lib/slewd/drift\nthe oscillator's frequency, kept by \\fBslewd run\\fP (ignored beyond \\(+-500 ppm)\n" +
+	".TP\n/var/lib/slewd/lock\nthe PID of the \\fBslewd run\\fP that owns the state directory, under flock(2): a second one is refused\n" +
 	".TP\n/var/lib/slewd/slew\\-journal\nthe tick bias under way (\\fB\\-\\-slew\\-method tick\\fP), undone after a crash\n" +
-	".TP\n/var/lib/slewd/highwater\nthe high-water mark of known-good time (\\fBslewd boot \\-\\-restore\\-from\\-high\\-water\\fP)\n" +
-	".TP\n/run/slewd/status.json\nthe daemon's state for \\fBslewd wait\\fP and \\fBslewd sync\\fP\n" +
+	".TP\n/var/lib/slewd/highwater\nthe high-water mark of known-good time (\\fBslewd boot \\-\\-restore\\-from\\-high\\-water\\fP; ignored if more than 10 years after the build)\n" +
+	".TP\n/run/slewd/status.json\nthe daemon's state for \\fBslewd wait\\fP and \\fBslewd sync\\fP, and the other programs' clock changes it saw\n" +
+	".TP\n/run/slewd/step.json\na step \\fBslewd boot\\fP or \\fBslewd sync\\fP made, noted so that a running daemon does not undo it\n" +
+	".TP\n/run/slewd/slewd.sock\nthe control socket (\\fBslewd sources\\fP, \\fBtracking\\fP, \\fBburst\\fP)\n" +
 	".TP\n/run/systemd/timesync/synchronized\ntouched when the clock is synchronized (time-sync.target, systemd\\-time\\-wait\\-sync)\n" +
 	".TP\n/proc/sys/kernel/random/boot_id\nread: a slew journal from another boot is not applied\n" +
 	".TP\nslewd.service, slewd\\-boot.service, slewd\\-wait.service\nthe systemd units (/etc/systemd/system after make install, /lib/systemd/system from a package)\n" +

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"log/syslog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -29,10 +30,10 @@ import (
 const ntpdateUsage = `usage: ntpdate [-46bBdqsuv] [-a key#] [-e delay] [-k file] [-p samples] [-o version#] [-t timeo] server ...
 
 slewd's ntpdate: the clock is slewed by the kernel's adjtime (500 ppm), never stepped back.
-  -q          query only: print the servers' offsets, change nothing (1 sample unless -p)
+  -q          query only: print the servers' offsets, change nothing
   -B          slew (the default here: ntpdate stepped offsets over 0.5 s)
   -b          step, but only forward; a clock that is ahead is slewed instead
-              (--allow-backward-step: step back too)
+              (never back: "slewd boot" steps a clock that is ahead back once, at boot)
   -u          accepted (slewd always uses an unprivileged source port)
   -s          log to syslog (facility daemon) instead of standard output
   -p samples  queries per server, 1 to 8 (default 4)
@@ -40,10 +41,9 @@ slewd's ntpdate: the clock is slewed by the kernel's adjtime (500 ppm), never st
               between queries to one server, at least 1 s)
   -v          print the version first        -d  debug: show everything, change nothing
   -4 / -6     IPv4 / IPv6 addresses only
-  -a key -k file  authenticate with key number (file: chrony format, default /etc/ntp.keys)
+  -a key -k file  authenticate with key number (file: ntp.keys format, default /etc/ntp.keys)
   -e, -o      accepted and ignored
-  --allow-backward-step  with -b, step a clock that is ahead back too
-  --servers-from FILE    take the servers of an ntp.conf or chrony.conf
+  --servers-from FILE    take the servers of an ntp.conf or chrony.conf (and their key)
   --force                slew even when slewd run is keeping the clock
 Servers may carry a port: HOST:PORT, [IPv6]:PORT.
 Exit status: 0 done (or, with -q, measured), 1 no suitable server or the clock
@@ -59,7 +59,8 @@ type ntpdateOptions struct {
 	ipv4, ipv6                    bool
 	keyID                         uint32
 	keyFile                       string
-	allowBackward, force, help    bool
+	keyFileSet                    bool // -k given
+	force, help                   bool
 	serversFrom                   []string
 	servers                       []string
 }
@@ -79,7 +80,8 @@ func parseNtpdateArgs(args []string) (ntpdateOptions, error) {
 			name, val, hasVal := strings.Cut(a[2:], "=")
 			switch name {
 			case "allow-backward-step":
-				o.allowBackward = true
+				return o, errors.New("--allow-backward-step is gone: slewd's ntpdate never steps the clock back; " +
+					"to step a clock that is ahead back once, run `slewd boot` (without --forward-only) before services start")
 			case "force":
 				o.force = true
 			case "help":
@@ -154,7 +156,7 @@ func (o *ntpdateOptions) setValue(flag byte, val string) error {
 		}
 		o.keyID = uint32(n)
 	case 'k':
-		o.keyFile = val
+		o.keyFile, o.keyFileSet = val, true
 	case 'p':
 		n, err := strconv.Atoi(val)
 		if err != nil || n <= 0 || n > 8 {
@@ -163,11 +165,19 @@ func (o *ntpdateOptions) setValue(flag byte, val string) error {
 		o.samples = n
 	case 't':
 		f, err := strconv.ParseFloat(val, 64)
-		if err != nil || f <= 0 || f > 3600 {
+		if err != nil || math.IsNaN(f) || f <= 0 || f > 3600 {
 			return fmt.Errorf("timeout %s is undecodeable", val)
 		}
 		o.timeout = time.Duration(f * float64(time.Second))
-	case 'e', 'o': // authentication delay, NTP version: beevik/ntp decides
+	case 'e': // authentication delay: checked as ntpdate does, then unused
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f >= 1 {
+			return fmt.Errorf("encryption delay %s is unlikely", val)
+		}
+	case 'o': // NTP version: checked, then beevik/ntp decides (4)
+		if n, err := strconv.Atoi(val); err != nil || n < 1 || n > 4 {
+			return fmt.Errorf("NTP version %s is invalid", val)
+		}
 	}
 	return nil
 }
@@ -241,7 +251,7 @@ func ntpdateAction(c *cli.Context) error {
 		}
 	}
 	if o.verbose || o.debug {
-		sink.Notice(fmt.Sprintf("slewd %s (ntpdate compatible: slews, never steps back)", version))
+		sink.Notice(fmt.Sprintf("slewd %s (ntpdate compatible: slews, and steps only forward)", version))
 	}
 
 	cfg, err := ntpdateClientConfig(c, &o)
@@ -259,18 +269,23 @@ func ntpdateAction(c *cli.Context) error {
 		env.Net.Resolver = familyResolver{r: env.Net.Resolver, ipv4: o.ipv4}
 	}
 	rep, err := boot.Sync(c.Context, boot.SyncConfig{
-		Client: cfg, Query: o.query || o.debug, Step: o.step, AllowBackwardStep: o.allowBackward, Force: o.force,
+		Client: cfg, Query: o.query || o.debug, Step: o.step, Force: o.force,
 	}, env)
 	if err != nil {
 		sink.Err(ntpdateError(err))
 		return cli.Exit("", 1)
+	}
+	for _, d := range rep.Details {
+		if d.Addr == "" && strings.HasPrefix(d.Reason, "DNS lookup") {
+			sink.Err(fmt.Sprintf("Error resolving %s: %s", hostOnly(d.Source), boot.OneShotWords(d.Reason)))
+		}
 	}
 	if o.query || o.debug {
 		for _, d := range rep.Details {
 			printNtpdateServer(c.App.Writer, d, o.debug)
 		}
 	}
-	return ntpdateResult(sink, rep)
+	return ntpdateResult(sink, rep, o)
 }
 
 // ntpdateClientConfig turns ntpdate's options into the client's.
@@ -278,13 +293,15 @@ func ntpdateClientConfig(c *cli.Context, o *ntpdateOptions) (ntpclient.Config, e
 	// ntpdate needs a single server: it uses whichever answered, and the
 	// intersection algorithm still rejects falsetickers among several.
 	cfg := ntpclient.Config{Servers: o.servers, MinSources: 1}
-	for _, path := range o.serversFrom {
-		imp, err := ntpclient.ReadConfigFile(path)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Servers = append(cfg.Servers, imp.Servers...)
-		cfg.Pools = append(cfg.Pools, imp.Pools...)
+	// The key as query takes it: -a and -k (ntp.keys format), else the
+	// key and key file of the --servers-from configuration.
+	key := keyChoice{ID: o.keyID, File: o.keyFile, Format: ntpclient.KeyFormatNTP}
+	isSet := func(name string) bool {
+		return (name == "key" && o.keyID != 0) || (name == "keyfile" && o.keyFileSet)
+	}
+	note := func(n string) { fmt.Fprintln(c.App.ErrWriter, "ntpdate: note:", n) }
+	if err := importServers(o.serversFrom, &cfg, &key, isSet, note); err != nil {
+		return cfg, err
 	}
 	if o.ipv4 || o.ipv6 {
 		kept := cfg.Servers[:0:0]
@@ -306,32 +323,47 @@ func ntpdateClientConfig(c *cli.Context, o *ntpdateOptions) (ntpclient.Config, e
 			return cfg, fmt.Errorf("Can't find host %s: %v", s, err)
 		}
 	}
-	// ntpdate: one sample for -q, else four; the interval between queries
-	// to a server is the timeout, at least 1 s (ntpd's rate limiting).
+	// ntpdate: four samples per server, -q too; the interval between
+	// queries to a server is the timeout, at least 1 s (ntpd's rate limiting).
 	cfg.Burst = o.samples
 	if cfg.Burst == 0 {
 		cfg.Burst = 4
-		if o.query {
-			cfg.Burst = 1
-		}
 	}
 	cfg.Timeout = 2 * time.Second
 	if o.timeout > 0 {
 		cfg.Timeout = o.timeout
 	}
 	cfg.BurstInterval = max(cfg.Timeout, time.Second)
-	if o.keyID != 0 {
-		k, err := ntpclient.ReadKeyFile(o.keyFile, o.keyID)
+	if key.ID != 0 {
+		k, err := key.load()
 		if err != nil {
-			return cfg, fmt.Errorf("authentication key %d: %v", o.keyID, err)
+			return cfg, fmt.Errorf("authentication key %d: %v", key.ID, err)
 		}
-		cfg.Auth = &k
+		cfg.Auth = k
 	}
 	return cfg, nil
 }
 
 // ntpdateResult prints ntpdate's last line and picks its exit status.
-func ntpdateResult(sink ntpdateSink, rep boot.Report) error {
+func ntpdateResult(sink ntpdateSink, rep boot.Report, o ntpdateOptions) error {
+	query := o.query || o.debug
+	if query {
+		// A query changes nothing, so it refuses nothing: like ntpdate -q
+		// it reports the best server that answered, even when the
+		// servers do not agree on an estimate.
+		offset, server, ok := rep.Offset, bestServer(rep.Details), rep.Estimate != nil
+		if !ok {
+			if d, found := bestAnswering(rep.Details); found {
+				offset, server, ok = d.Offset, hostOnly(d.Addr), true
+			}
+		}
+		if !ok {
+			sink.Err("no server suitable for synchronization found")
+			return cli.Exit("", 1)
+		}
+		sink.Notice(fmt.Sprintf("%s time server %s offset %.6f sec", ntpdateVerb(offset, o), server, offset.Seconds()))
+		return nil
+	}
 	switch {
 	case rep.Estimate == nil && rep.NoSync != nil:
 		sink.Err("no server suitable for synchronization found")
@@ -340,23 +372,55 @@ func ntpdateResult(sink ntpdateSink, rep boot.Report) error {
 		// slewd run is keeping the clock.
 		sink.Err("slewd run is keeping the clock, exiting (--force to slew anyway)")
 		return cli.Exit("", 1)
-	case rep.Refused && !rep.DryRun:
-		sink.Err(fmt.Sprintf("offset %.6f sec is too large to slew (over %.0f s) and a step back is not allowed: "+
-			"use `slewd boot` (steps once, before services start) or `slewd run`", rep.Offset.Seconds(), boot.MaxSingleshot.Seconds()))
+	case rep.Refused:
+		sink.Err(fmt.Sprintf("offset %.6f sec is too large to slew (over %.0f s) and slewd's ntpdate never steps back: "+
+			"step it once with `slewd boot` (before services start), or let `slewd run` slew it", rep.Offset.Seconds(), boot.MaxSingleshot.Seconds()))
 		return cli.Exit("", 1)
 	}
-	// A query (-q, -d) changes nothing, so it refuses nothing either: it
-	// reports the offset as ntpdate -q does, however large.
-	if rep.BackwardRefused && !rep.DryRun {
-		sink.Notice(fmt.Sprintf("not stepping the clock back %.6f sec (slewd: --allow-backward-step to allow it): slewing instead", -rep.Offset.Seconds()))
+	if rep.BackwardRefused {
+		sink.Notice(fmt.Sprintf("not stepping the clock back %.6f sec (slewd's ntpdate never does): slewing instead", -rep.Offset.Seconds()))
 	}
-	server := bestServer(rep.Details)
+	// What was done: a step, or the slew ntpdate calls "adjust".
 	verb := "adjust"
 	if rep.Action == boot.ActionStep {
 		verb = "step"
 	}
-	sink.Notice(fmt.Sprintf("%s time server %s offset %.6f sec", verb, server, rep.Offset.Seconds()))
+	sink.Notice(fmt.Sprintf("%s time server %s offset %.6f sec", verb, bestServer(rep.Details), rep.Offset.Seconds()))
 	return nil
+}
+
+// ntpdateVerb is how ntpdate words what it would do with offset: step
+// under -b, adjust under -B, else step from 0.5 s (its CLOCK_ADJ).
+func ntpdateVerb(offset time.Duration, o ntpdateOptions) string {
+	switch {
+	case o.step:
+		return "step"
+	case o.slew:
+		return "adjust"
+	case offset.Abs() >= 500*time.Millisecond:
+		return "step"
+	}
+	return "adjust"
+}
+
+// bestAnswering is the source with samples, the lowest stratum and then
+// the smallest root distance (ntpdate's choice), for a query whose
+// sources gave no estimate.
+func bestAnswering(details []ntpclient.SourceReport) (ntpclient.SourceReport, bool) {
+	best := -1
+	for i, d := range details {
+		if d.Samples == 0 || d.Addr == "" {
+			continue
+		}
+		if best < 0 || d.Stratum < details[best].Stratum ||
+			(d.Stratum == details[best].Stratum && d.RootDistance < details[best].RootDistance) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return ntpclient.SourceReport{}, false
+	}
+	return details[best], true
 }
 
 // ntpdateError words a failure as ntpdate would.

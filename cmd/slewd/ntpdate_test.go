@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"slewd/ntpclient"
 	"slewd/ntpclient/ntptest"
 )
 
@@ -28,10 +31,22 @@ func TestParseNtpdateArgs(t *testing.T) {
 		{args: []string{"-B", "-b", "a"}, want: ntpdateOptions{step: true, servers: []string{"a"}}},
 		{args: []string{"-sv", "-d", "a"}, want: ntpdateOptions{syslog: true, verbose: true, debug: true, servers: []string{"a"}}},
 		{args: []string{"a", "-q", "-p", "2"}, want: ntpdateOptions{query: true, samples: 2, servers: []string{"a"}}}, // options after servers
-		{args: []string{"-4", "-a", "7", "-k", "/etc/chrony.keys", "a"}, want: ntpdateOptions{ipv4: true, keyID: 7, keyFile: "/etc/chrony.keys", servers: []string{"a"}}},
+		{args: []string{"-4", "-a", "7", "-k", "/etc/chrony.keys", "a"}, want: ntpdateOptions{ipv4: true, keyID: 7, keyFile: "/etc/chrony.keys", keyFileSet: true, servers: []string{"a"}}},
 		{args: []string{"-6", "-e", "0.01", "-o", "3", "a"}, want: ntpdateOptions{ipv6: true, servers: []string{"a"}}},
-		{args: []string{"-b", "--allow-backward-step", "--servers-from=/etc/ntp.conf", "--servers-from", "/etc/chrony.conf"},
-			want: ntpdateOptions{step: true, allowBackward: true, serversFrom: []string{"/etc/ntp.conf", "/etc/chrony.conf"}}},
+		{args: []string{"-b", "--servers-from=/etc/ntp.conf", "--servers-from", "/etc/chrony.conf"},
+			want: ntpdateOptions{step: true, serversFrom: []string{"/etc/ntp.conf", "/etc/chrony.conf"}}},
+		{args: []string{"-b", "--allow-backward-step", "a"}, err: "--allow-backward-step is gone: slewd's ntpdate never steps the clock back; " +
+			"to step a clock that is ahead back once, run `slewd boot` (without --forward-only) before services start"},
+		{args: []string{"-t", "NaN", "a"}, err: "timeout NaN is undecodeable"},
+		{args: []string{"-t", "Inf", "a"}, err: "timeout Inf is undecodeable"},
+		{args: []string{"-t", "-1", "a"}, err: "timeout -1 is undecodeable"},
+		{args: []string{"-t", "0", "a"}, err: "timeout 0 is undecodeable"},
+		{args: []string{"-a", "99999999999", "a"}, err: `key number "99999999999" is invalid`},
+		{args: []string{"-a", "0", "a"}, err: `key number "0" is invalid`},
+		{args: []string{"-p", "NaN", "a"}, err: "number of samples (NaN) is invalid"},
+		{args: []string{"-e", "NaN", "a"}, err: "encryption delay NaN is unlikely"},
+		{args: []string{"-e", "5", "a"}, err: "encryption delay 5 is unlikely"},
+		{args: []string{"-o", "9", "a"}, err: "NTP version 9 is invalid"},
 		{args: []string{"-q", "--", "-weird-host"}, want: ntpdateOptions{query: true, servers: []string{"-weird-host"}}},
 		{args: []string{"-h"}, want: ntpdateOptions{help: true}},
 		{args: []string{"-p", "9", "a"}, err: "number of samples (9) is invalid"},
@@ -99,14 +114,14 @@ func TestNtpdateQuery(t *testing.T) {
 	}
 	for _, l := range lines[:2] {
 		mm := ntpdateServerLine.FindStringSubmatch(l)
-		if mm == nil || mm[2] != "3" || !strings.HasPrefix(mm[3], "0.4219") || !strings.HasPrefix(mm[4], "0.0004") {
+		if mm == nil || mm[2] != "3" || math.Abs(atof(t, mm[3])-0.4219) > 1e-4 || !strings.HasPrefix(mm[4], "0.0004") {
 			t.Errorf("server line %q", l)
 		}
 	}
 	if want := "server 192.0.2.3, stratum 0, offset 0.000000, delay 0.00000"; lines[2] != want {
 		t.Errorf("unsynchronized server's line %q, want %q", lines[2], want)
 	}
-	if mm := ntpdateFinalLine.FindStringSubmatch(lines[3]); mm == nil || mm[1] != "adjust" || !strings.HasPrefix(mm[3], "0.4219") {
+	if mm := ntpdateFinalLine.FindStringSubmatch(lines[3]); mm == nil || mm[1] != "adjust" || math.Abs(atof(t, mm[3])-0.4219) > 1e-4 {
 		t.Errorf("final line %q", lines[3])
 	}
 	if len(m.rec.Jumps) != 0 {
@@ -130,8 +145,7 @@ func TestNtpdateAdjust(t *testing.T) {
 		{"-B slews", -2 * time.Second, []string{"-B"}, "adjust", false, "", 0},
 		{"-b behind steps", -2 * time.Second, []string{"-b"}, "step", true, "", 0},
 		{"-b ahead slews and says so", 2 * time.Second, []string{"-b"}, "adjust", false, "not stepping the clock back 2.0", 0},
-		{"-b ahead, allowed", 2 * time.Second, []string{"-b", "--allow-backward-step"}, "step", true, "", 0},
-		{"-d changes nothing", 2 * time.Second, []string{"-d", "-b", "--allow-backward-step"}, "step", false, "", 0},
+		{"-d changes nothing", 2 * time.Second, []string{"-d", "-b"}, "step", false, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newSimMachine(t, tc.clockErr, ntptest.ServerConfig{}, ntptest.ServerConfig{})
@@ -151,7 +165,7 @@ func TestNtpdateAdjust(t *testing.T) {
 			if got := len(m.rec.Jumps) == 1; got != tc.stepped {
 				t.Errorf("jumps %+v", m.rec.Jumps)
 			}
-			if n, _ := m.rec.Backward(); n != 0 && !slices.Contains(tc.args, "--allow-backward-step") {
+			if n, _ := m.rec.Backward(); n != 0 {
 				t.Error("the clock went back")
 			}
 		})
@@ -236,7 +250,8 @@ func TestNtpdateQuorumOfOne(t *testing.T) {
 			[]ntptest.ServerConfig{good, {Stratum: 1, Offset: 3 * time.Second}, dead, good}, []string{"-q"}, 0,
 			[]string{"ok", "any", "dead", "ok"}, []string{"192.0.2.1", "192.0.2.4"}, ""},
 		{"-q, all dead", []ntptest.ServerConfig{dead, dead}, []string{"-q"}, 1, []string{"dead", "dead"}, nil, "no server suitable for synchronization found"},
-		{"-q, two that disagree", []ntptest.ServerConfig{good, {Offset: 3 * time.Second}}, []string{"-q"}, 1, []string{"any", "any"}, nil, "no server suitable for synchronization found"},
+		// ntpdate -q reports every server and the best one, and exits 0.
+		{"-q, two that disagree", []ntptest.ServerConfig{good, {Stratum: 3, Offset: 3 * time.Second}}, []string{"-q"}, 0, []string{"ok", "any"}, []string{"192.0.2.1"}, ""},
 		{"slews with A B, B dead", []ntptest.ServerConfig{good, dead}, []string{"-p", "1"}, 0, nil, []string{"192.0.2.1"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,7 +278,7 @@ func TestNtpdateQuorumOfOne(t *testing.T) {
 					t.Errorf("server line %q", lines[i])
 				case kind == "dead" && !ntpdateDeadLine.MatchString(lines[i]):
 					t.Errorf("dead server's line %q", lines[i])
-				case kind == "ok" && (mm[2] != "2" || !strings.HasPrefix(mm[3], "0.2500")):
+				case kind == "ok" && (mm[2] != "2" || math.Abs(atof(t, mm[3])-0.25) > 1e-4):
 					t.Errorf("server line %q", lines[i])
 				}
 			}
@@ -293,11 +308,16 @@ func TestNtpdateQueryReportsAnyOffset(t *testing.T) {
 		args     []string
 		verb     string
 	}{
-		{"-q an hour ahead", time.Hour, []string{"-q"}, "adjust"},
-		{"-q -b an hour ahead", time.Hour, []string{"-q", "-b"}, "adjust"},
-		{"-q -b 2 s ahead", 2 * time.Second, []string{"-q", "-b"}, "adjust"},
+		// Worded as ntpdate words them: step from 0.5 s, or under -b;
+		// adjust under -B or below.
+		{"-q an hour ahead", time.Hour, []string{"-q"}, "step"},
+		{"-q 5 s behind", -5 * time.Second, []string{"-q"}, "step"},
+		{"-q 0.3 s ahead", 300 * time.Millisecond, []string{"-q"}, "adjust"},
+		{"-q -B an hour ahead", time.Hour, []string{"-q", "-B"}, "adjust"},
+		{"-q -b an hour ahead", time.Hour, []string{"-q", "-b"}, "step"},
+		{"-q -b 2 s ahead", 2 * time.Second, []string{"-q", "-b"}, "step"},
 		{"-q -b 2 s behind", -2 * time.Second, []string{"-q", "-b"}, "step"},
-		{"-d an hour ahead", time.Hour, []string{"-d"}, "adjust"},
+		{"-d an hour ahead", time.Hour, []string{"-d"}, "step"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newSimMachine(t, tc.clockErr, ntptest.ServerConfig{Stratum: 2})
@@ -368,5 +388,43 @@ func TestNtpdateSymlinkBinary(t *testing.T) {
 	if code != 1 || !ntpdateDeadLine.MatchString(strings.TrimRight(out, "\n")) || !strings.Contains(errOut, "ntpdate[") ||
 		!strings.Contains(errOut, "no server suitable for synchronization found") {
 		t.Errorf("ntpdate -q dead: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// --servers-from, -a and -k authenticate exactly as query does: the
+// configuration's key and key file (ntp.keys format for ntp.conf's keys),
+// or -a with -k in ntp.keys format; a reply that does not verify is not
+// used. An unresolvable host gets ntpdate's "Error resolving" line.
+func TestNtpdateAuthenticatesAsQuery(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "ntp.keys")
+	os.WriteFile(keys, []byte("1\tM\tsecret\n2 SHA1 0123456789abcdef0123456789abcdef01234567\n"), 0o600)
+	k1, _ := ntpclient.ParseNTPKey("1 M secret")
+	k2, _ := ntpclient.ParseNTPKey("2 SHA1 0123456789abcdef0123456789abcdef01234567")
+	conf := filepath.Join(dir, "ntp.conf")
+	os.WriteFile(conf, []byte("keys "+keys+"\nserver 192.0.2.1 key 1\n"), 0o600)
+	for _, tc := range []struct {
+		name   string
+		server ntptest.ServerConfig
+		args   []string
+		code   int
+	}{
+		{"config key", ntptest.ServerConfig{Keys: []ntpclient.Key{k1}, RequireAuth: true}, []string{"--servers-from", conf}, 0},
+		{"config key, forged reply", ntptest.ServerConfig{Keys: []ntpclient.Key{k1}, BadReplyMAC: true}, []string{"--servers-from", conf}, 1},
+		{"-a -k ntp.keys", ntptest.ServerConfig{Keys: []ntpclient.Key{k2}, RequireAuth: true}, []string{"-a", "2", "-k", keys, "192.0.2.1:123"}, 0},
+		{"-a -k, forged reply", ntptest.ServerConfig{Keys: []ntpclient.Key{k2}, BadReplyMAC: true}, []string{"-a", "2", "-k", keys, "192.0.2.1:123"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newSimMachine(t, 0, tc.server)
+			res := m.runCmd(t, time.Minute, false, append([]string{"ntpdate", "-q", "-p", "1"}, tc.args...)...)
+			if res.code != tc.code {
+				t.Errorf("exit %d, want %d: stdout %q, stderr %q", res.code, tc.code, res.stdout, res.stderr)
+			}
+		})
+	}
+	m := newSimMachine(t, 0, ntptest.ServerConfig{})
+	res := m.runCmd(t, time.Minute, false, "ntpdate", "-q", "-p", "1", "nosuch.example", m.servers[0])
+	if res.code != 0 || !strings.Contains(res.stderr, "Error resolving nosuch.example: ") || strings.Contains(res.stderr, "retrying") {
+		t.Errorf("unresolvable host: exit %d, stderr %q", res.code, res.stderr)
 	}
 }

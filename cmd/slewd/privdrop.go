@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -175,6 +176,19 @@ func ownDir(dir string, to runAs) error {
 	}
 	if err := os.Chown(dir, to.uid, to.gid); err != nil {
 		return fmt.Errorf("--user %s: giving %s to the user: %w", to.name, dir, err)
+	}
+	// And the files an earlier run as root left there (the lock, the
+	// drift file): regular files only, never through a link.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			if err := os.Lchown(filepath.Join(dir, e.Name()), to.uid, to.gid); err != nil {
+				return fmt.Errorf("--user %s: giving %s to the user: %w", to.name, filepath.Join(dir, e.Name()), err)
+			}
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"slewd/boot"
 	"slewd/clock"
 	"slewd/ntpclient"
 )
@@ -84,7 +85,7 @@ func queryAction(c *cli.Context) error {
 		writeQueryText(c.App.Writer, est, none)
 	}
 	if none != nil {
-		return cli.Exit("slewd query: "+none.Error(), 1)
+		return cli.Exit("slewd query: "+boot.Summary(none), 1)
 	}
 	return nil
 }
@@ -186,8 +187,10 @@ func writeQueryText(w io.Writer, est ntpclient.Estimate, none *ntpclient.NoEstim
 		if est.Sources == 1 {
 			agree = "1 source"
 		}
-		fmt.Fprintf(w, "offset %+.6fs ± %.6fs (jitter %.6fs) from %s, stratum %d",
-			est.Offset.Seconds(), est.Error.Seconds(), est.Jitter.Seconds(), agree, est.Stratum)
+		// The table shows the servers' strata; the estimate's is one more
+		// (what this clock would serve): say both, named.
+		fmt.Fprintf(w, "offset %+.6fs ± %.6fs (jitter %.6fs) from %s, best at stratum %d (this clock: stratum %d)",
+			est.Offset.Seconds(), est.Error.Seconds(), est.Jitter.Seconds(), agree, est.Stratum-1, est.Stratum)
 		if est.Leap != ntpclient.LeapNone {
 			fmt.Fprintf(w, ", leap %s", est.Leap)
 		}
@@ -210,7 +213,7 @@ func writeQueryText(w io.Writer, est ntpclient.Estimate, none *ntpclient.NoEstim
 	if len(rejected) > 0 {
 		fmt.Fprintln(w, "not used:")
 		for _, d := range rejected {
-			fmt.Fprintf(w, "  %s: %s\n", d.Source, d.Reason)
+			fmt.Fprintf(w, "  %s: %s\n", d.Source, boot.OneShotWords(d.Reason))
 		}
 	}
 }

@@ -93,7 +93,7 @@ func TestQueryText(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{s.Addr(), ".GPS.", "from 1 source, stratum 2", "the local clock is 1.5s ahead"} {
+	for _, want := range []string{s.Addr(), ".GPS.", "-1.4999", "from 1 source, best at stratum 1 (this clock: stratum 2)", "ST  REFID", "  1   .GPS.", "the local clock is 1.5s ahead"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -137,8 +137,8 @@ func TestQueryUsage(t *testing.T) {
 		{nil, "no NTP servers"},
 		{[]string{"http://pool.ntp.org"}, "looks like a URL"},
 		{[]string{"--samples", "0", "127.0.0.1"}, "--samples"},
-		{[]string{"--samples", "1000", "127.0.0.1"}, "give 1 to 32"},
-		{[]string{"--interval", "1ns", "127.0.0.1"}, "give at least 10ms"},
+		{[]string{"--samples", "1000", "127.0.0.1"}, "--samples 1000: give a whole number from 1 to 32"},
+		{[]string{"--interval", "1ns", "127.0.0.1"}, "--interval 1ns: give 10ms to"},
 		{[]string{"--key", "3", "127.0.0.1"}, "both --keyfile"},
 	} {
 		_, errOut, code := runQuery(t, tc.args...)

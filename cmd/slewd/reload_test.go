@@ -209,7 +209,7 @@ func TestRunBinaryReloadsOnSIGHUP(t *testing.T) {
 	defer r.Close()
 	st, _ := r.Stat()
 	sys := st.Sys().(*syscall.Stat_t)
-	cmd := sandboxed(unshare, bin, "run", "--dry-run", "--config", conf, "--state-dir", dir, "--run-dir", dir)
+	cmd := exec.Command(unshare, sandboxArgs(bin, "run", "--dry-run", "--config", conf, "--state-dir", dir, "--run-dir", dir)...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("JOURNAL_STREAM=%d:%d", sys.Dev, sys.Ino), "SLEWD_SERVERS=", "SLEWD_POOLS=")
 	cmd.Stderr = w
 	if err := cmd.Start(); err != nil {

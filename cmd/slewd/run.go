@@ -24,9 +24,6 @@ import (
 const (
 	defaultStateDir = "/var/lib/slewd"
 	defaultRunDir   = "/run/slewd"
-	// timesyncSyncedFile is what systemd-time-wait-sync watches: a
-	// slew-only client never "sets" the clock, so it must touch this.
-	timesyncSyncedFile = "/run/systemd/timesync/synchronized"
 )
 
 func init() {
@@ -35,9 +32,12 @@ func init() {
 		Usage:     "run the daemon: poll NTP servers and correct the clock by slewing only",
 		ArgsUsage: "[SERVER...]",
 		Description: "Polls the servers, rejects falsetickers, and slews CLOCK_REALTIME (never\n" +
-			"steps it) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
+			"back) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
 			"under 9 minutes. It pumps the kernel PLL second by second, so if it is\n" +
 			"killed the clock's rate returns to normal by itself. Needs CAP_SYS_TIME.\n" +
+			"A clock behind by more than --step-forward-over is stepped forward (that\n" +
+			"harms no program); a step back by another program is undone at once\n" +
+			"(--undo-foreign-steps), and other programs' slews are taken back.\n" +
 			"An offset beyond --max-offset is not slewed: use `slewd boot` to step once.",
 		Flags: append(clientFlags(),
 			&cli.DurationFlag{Name: "max-offset", Value: 1000 * time.Second, EnvVars: []string{"SLEWD_MAX_OFFSET"},
@@ -91,13 +91,20 @@ func runAction(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(err.Error(), 2)
 		}
-		dirs := []string{c.String("state-dir"), c.String("run-dir")}
+		var dirs []string // a dry run writes nothing, so needs none
 		if !c.Bool("dry-run") {
-			dirs = append(dirs, filepath.Dir(timesyncSyncedFile))
+			dirs = []string{c.String("state-dir"), c.String("run-dir"), filepath.Dir(control.SystemdSyncedFile)}
 		}
 		if err := dropPrivileges(to, dirs, log); err != nil {
 			return cli.Exit(err.Error(), 77) // EX_NOPERM
 		}
+	}
+	if !c.Bool("dry-run") {
+		release, err := prepareDirs(c.String("state-dir"), c.String("run-dir"))
+		if err != nil {
+			return cli.Exit(err.Error(), 1)
+		}
+		defer release()
 	}
 	var sys clock.System
 	loop := clock.NewSystemLoop(256)
@@ -174,16 +181,16 @@ func bootID() string {
 }
 
 func markTimesyncSynced() error {
-	if err := os.MkdirAll(filepath.Dir(timesyncSyncedFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(control.SystemdSyncedFile), 0o755); err != nil {
 		return err
 	}
 	now := time.Now()
-	f, err := os.OpenFile(timesyncSyncedFile, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(control.SystemdSyncedFile, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	f.Close()
-	return os.Chtimes(timesyncSyncedFile, now, now)
+	return os.Chtimes(control.SystemdSyncedFile, now, now)
 }
 
 // checkMaxSlewRate: --max-slew-rate between 500 ppm (ntpd's slew, and what

@@ -69,7 +69,7 @@ func TestRunBinaryWithoutCapSysTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := sandboxed(unshare, bin, "run", "--dry-run", "--state-dir", state, "--run-dir", state, srv[0])
+	cmd := exec.Command(unshare, sandboxArgs(bin, "run", "--dry-run", "--state-dir", state, "--run-dir", state, srv[0])...)
 	out, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

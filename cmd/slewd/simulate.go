@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"slewd/adjtime"
 	"slewd/discipline/simulation"
+	"slewd/plot"
 )
 
 func init() {
@@ -92,7 +94,7 @@ func simulateAction(c *cli.Context) error {
 		AgentPeriod: c.Duration("agent-period"), AgentStart: c.Duration("agent-start"), AgentThreshold: c.Duration("agent-threshold"),
 		SuspendAt: c.Duration("suspend-at"), SuspendFor: c.Duration("suspend-for"),
 		OutageAt: c.Duration("outage-at"), OutageFor: c.Duration("outage-for"), ConvergeWithin: c.Duration("converge-within"),
-		Kiss: c.String("kiss"), KissAt: c.Duration("kiss-at"), KissFor: c.Duration("kiss-for"),
+		Kiss: strings.ToUpper(c.String("kiss")), KissAt: c.Duration("kiss-at"), KissFor: c.Duration("kiss-for"),
 		ServerNames: c.Bool("server-names"), DNSFailAt: c.Duration("dns-fail-at"), DNSFailFor: c.Duration("dns-fail-for"),
 	}
 	if cfg.AgentOffset, err = parseSignedDuration(c.String("agent-offset")); err != nil {
@@ -128,6 +130,9 @@ func simulateAction(c *cli.Context) error {
 		cfg.Log = c.App.ErrWriter
 	}
 	res, err := simulation.Run(c.Context, cfg)
+	if errors.Is(err, context.Canceled) {
+		return cli.Exit("slewd simulate: interrupted", 1)
+	}
 	if err != nil {
 		return err
 	}
@@ -136,7 +141,7 @@ func simulateAction(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("--plot: %v", err), 1)
 		}
-		err = writePlot(f, res.Metrics, simPlotInfo(cfg, res))
+		err = plot.Write(f, res.Metrics, plot.RunInfo(cfg, res))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -151,41 +156,6 @@ func simulateAction(c *cli.Context) error {
 	}
 	printSimSummary(c.App.Writer, cfg, res)
 	return nil
-}
-
-// simPlotInfo is what the plot of a simulation says: the run in its
-// title, the rate limit, convergence, kills and the step from outside.
-func simPlotInfo(cfg simulation.Config, res *simulation.Result) plotInfo {
-	p := plotInfo{RateLimitPPM: cfg.MaxSlewPPM, Bound: 1e-3, ConvergedAt: -1}
-	if res.ConvergedAfterS != nil {
-		p.ConvergedAt = *res.ConvergedAfterS
-	}
-	for _, k := range cfg.KillAt {
-		p.Marks = append(p.Marks, plotMark{t: k.Seconds(), label: "kill -9"})
-	}
-	if cfg.StepBy != 0 {
-		p.Marks = append(p.Marks, plotMark{t: cfg.StepAt.Seconds(), label: "stepped " + plusSign(cfg.StepBy.Seconds()) + signedHuman(cfg.StepBy.Seconds()) + " from outside"})
-	}
-	servers := fmt.Sprintf("%d servers", cfg.Servers)
-	if cfg.Servers == 1 {
-		servers = "1 server"
-	}
-	if cfg.Falsetickers > 0 {
-		servers += fmt.Sprintf(" (%d false)", cfg.Falsetickers)
-	}
-	osc := "exact"
-	if cfg.DriftPPM != 0 {
-		osc = strings.Replace(fmt.Sprintf("%+g ppm", cfg.DriftPPM), "-", "−", 1)
-	}
-	p.Title = fmt.Sprintf("slewd simulate: clock %s at the start, oscillator %s, %s, seed %d",
-		aheadOrBehind(cfg.ClockError.Seconds()), osc, servers, cfg.Seed)
-	return p
-}
-
-// signedHuman is a signed time in a unit: +2 s, −54 s, −300 ms.
-func signedHuman(s float64) string {
-	u, scale := secondsUnit(math.Abs(s))
-	return strings.Replace(strconv.FormatFloat(s/scale, 'g', 4, 64), "-", "−", 1) + " " + u
 }
 
 // validateSim refuses, in terms of the flags, what cannot be simulated.
@@ -338,11 +308,4 @@ func within(cfg simulation.Config) time.Duration {
 
 func fmtErr(s float64) string {
 	return time.Duration(math.Round(s * 1e9)).String()
-}
-
-func plusSign(s float64) string {
-	if s > 0 {
-		return "+"
-	}
-	return ""
 }

@@ -3,11 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"math"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
@@ -42,7 +38,7 @@ func init() {
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, resp)
 			}
-			writeSourcesText(c.App.Writer, resp.Sources, c.Bool("verbose"))
+			control.WriteSources(c.App.Writer, resp.Sources, c.Bool("verbose"))
 			return nil
 		},
 	})
@@ -78,92 +74,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// stateMark is chronyc's one-letter column, for the eye.
-var stateMark = map[string]string{
-	control.StateSelected: "+", control.StateCandidate: "-", control.StateFalseticker: "x",
-	control.StateUnreachable: "?", control.StateKissOfDeath: "k", control.StateUnusable: "?",
-}
-
-const sourcesLegend = `S      * the reference (stratum and poll come from it), + selected (combined),
-       - candidate (agrees, not combined), x falseticker, ? unreachable or
-       unusable, k kiss-of-death (the reason below says which, and why)
-ST     the source's stratum; POLL its poll interval
-REACH  the last 8 polls, newest lowest, in octal: 377 is all answered, 0 none
-LASTRX how long ago its newest sample was taken
-OFFSET its filtered offset (+: the local clock is behind it) ± its root
-       distance, the bound on that offset's error; DELAY the round trip
-
-`
-
-func writeSourcesText(w io.Writer, srcs []control.Source, verbose bool) {
-	if verbose {
-		io.WriteString(w, sourcesLegend)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "S\tSTATE\tNAME\tADDRESS\tST\tPOLL\tREACH\tLASTRX\tOFFSET ± ERROR\tDELAY\t")
-	for _, s := range srcs {
-		mark := stateMark[s.State]
-		if s.Reference {
-			mark = "*"
-		}
-		addr, st, sample, delay, age := s.Address, "-", "-", "-", "-"
-		if addr == "" || addr == s.Name {
-			addr = "-"
-		}
-		if s.Replies > 0 {
-			st = fmt.Sprint(s.Stratum)
-		}
-		if s.OffsetS != nil {
-			sample = signedSeconds(*s.OffsetS) + " ± " + unsignedSeconds(*s.ErrorS)
-			delay = unsignedSeconds(*s.DelayS)
-			age = ageWords(*s.LastSampleAgeS)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", mark, s.State, s.Name, addr, st,
-			ageWords(s.PollS), s.ReachOctal, age, sample, delay)
-	}
-	tw.Flush()
-	var why []string
-	for _, s := range srcs {
-		if s.Reason != "" {
-			why = append(why, fmt.Sprintf("  %s: %s", s.Name, s.Reason))
-		}
-	}
-	if len(why) > 0 {
-		fmt.Fprintf(w, "not selected:\n%s\n", strings.Join(why, "\n"))
-	}
-}
-
-// signedSeconds: +1.750012s, -923µs, +12.345ms.
-func signedSeconds(s float64) string {
-	sign := "+"
-	if s < 0 {
-		sign = "-"
-	}
-	return sign + unsignedSeconds(s)
-}
-
-func unsignedSeconds(s float64) string {
-	a := math.Abs(s)
-	switch {
-	case a >= 1:
-		return fmt.Sprintf("%.6fs", a)
-	case a >= 1e-3:
-		return fmt.Sprintf("%.3fms", a*1e3)
-	}
-	return fmt.Sprintf("%.0fµs", a*1e6)
-}
-
-// ageWords is chrony's LastRx: 45s, 12m, 3h, 2d.
-func ageWords(s float64) string {
-	switch {
-	case s < 600:
-		return fmt.Sprintf("%.0fs", s)
-	case s < 600*60:
-		return fmt.Sprintf("%.0fm", s/60)
-	case s < 48*3600:
-		return fmt.Sprintf("%.0fh", s/3600)
-	}
-	return fmt.Sprintf("%.0fd", s/86400)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ func init() {
 		},
 		Action: func(c *cli.Context) error {
 			cs, _ := os.ReadFile(clocksourcePath)
-			st, err := readKernelStatus(clock.System{}, strings.TrimSpace(string(cs)))
+			st, err := readKernelStatus(clock.System{}, strings.TrimSpace(string(cs)), readUptime())
 			if err != nil {
 				return cli.Exit("slewd status: "+err.Error(), 1)
 			}
@@ -78,17 +79,40 @@ type kernelStatus struct {
 }
 
 // readKernelStatus asks the kernel (read-only) and decodes the answer.
-func readKernelStatus(c clock.Timexer, clocksource string) (kernelStatus, error) {
+func readKernelStatus(c clock.Timexer, clocksource string, uptime time.Duration) (kernelStatus, error) {
 	k, err := boot.ReadKernel(c)
 	if err != nil {
 		return kernelStatus{}, err
 	}
-	return decodeStatus(k, clocksource), nil
+	return decodeStatus(k, clocksource, uptime), nil
 }
 
-// decodeStatus turns what the kernel holds into a status and a verdict.
-// It does no I/O.
-func decodeStatus(k boot.KernelClock, clocksource string) kernelStatus {
+// readUptime is how long the machine has been up (/proc/uptime: BOOTTIME
+// seconds), 0 if unknown.
+func readUptime() time.Duration {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	sec, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || sec < 0 || math.IsNaN(sec) || math.IsInf(sec, 0) {
+		return 0
+	}
+	return time.Duration(sec * 1e9)
+}
+
+// maxErrorFill is how long maxerror takes to grow from 0 to the kernel's
+// 16 s limit at 500 µs per second: 8.9 hours.
+const maxErrorFill = time.Duration(clock.MaxErrorLimit/clock.MaxErrorGrowth) * time.Second
+
+// decodeStatus turns what the kernel holds into a status and a verdict;
+// uptime (0: unknown) says whether maxerror at its limit can mean "not
+// refreshed for 8.9 hours". It does no I/O.
+func decodeStatus(k boot.KernelClock, clocksource string, uptime time.Duration) kernelStatus {
 	singleshotUs := int64(k.Singleshot / time.Microsecond)
 	maxErrUs := int64(k.MaxError / time.Microsecond)
 	s := kernelStatus{
@@ -130,7 +154,7 @@ func decodeStatus(k boot.KernelClock, clocksource string) kernelStatus {
 		s.UnsyncReasons = append(s.UnsyncReasons, "STA_CLOCKERR is set: the clock hardware reported a fault")
 	}
 	if maxErrUs >= clock.MaxErrorLimit {
-		s.UnsyncReasons = append(s.UnsyncReasons, "maxerror is at the kernel's 16 s limit: its boot value, or nothing has refreshed it for 8.9 hours")
+		s.UnsyncReasons = append(s.UnsyncReasons, maxErrorWhy(uptime))
 	}
 	if s.Synchronized && maxErrUs < clock.MaxErrorLimit {
 		in := float64(clock.MaxErrorLimit-maxErrUs) / clock.MaxErrorGrowth
@@ -138,6 +162,21 @@ func decodeStatus(k boot.KernelClock, clocksource string) kernelStatus {
 	}
 	s.Verdict = verdict(s, k.KernelState)
 	return s
+}
+
+// maxErrorWhy explains maxerror at its limit: on a machine up less than
+// the 8.9 hours it takes to grow there, it is the value the kernel booted
+// with: no daemon has marked the clock synchronized since boot.
+func maxErrorWhy(uptime time.Duration) string {
+	if uptime > 0 && uptime < maxErrorFill {
+		return fmt.Sprintf("maxerror is at the kernel's 16 s limit, its value at boot: no time daemon has marked the clock synchronized since boot (up %s)",
+			durationWords(uptime.Seconds()))
+	}
+	msg := fmt.Sprintf("maxerror is at the kernel's 16 s limit: its value at boot, or nothing has refreshed it for %.1f hours", maxErrorFill.Hours())
+	if uptime > 0 {
+		msg += fmt.Sprintf(" (up %s)", durationWords(uptime.Seconds()))
+	}
+	return msg
 }
 
 // verdict says in plain words what the clock is doing.
@@ -252,9 +291,9 @@ func writeStatusText(w io.Writer, s kernelStatus) {
 	if s.PendingSingleshotUs != 0 {
 		ss = fmt.Sprintf("%s pending (%d µs), %s left at 500 µs/s", signedDuration(s.PendingSingleshotS), s.PendingSingleshotUs, durationWords(s.SingleshotLeftS))
 	}
-	pll := fmt.Sprintf("%s, time constant %d", signedDuration(s.PLLOffsetS), s.PLLTimeConstant)
+	pll := fmt.Sprintf("%s, time constant %d (%s of the rest each second)", signedDuration(s.PLLOffsetS), s.PLLTimeConstant, fraction(s.PLLTimeConstant))
 	if s.PLLOffsetNs == 0 {
-		pll = fmt.Sprintf("0, time constant %d", s.PLLTimeConstant)
+		pll = fmt.Sprintf("0 s, time constant %d", s.PLLTimeConstant)
 	}
 	flags := strings.Join(s.StatusFlags, " ")
 	if flags == "" {
@@ -265,7 +304,7 @@ func writeStatusText(w io.Writer, s kernelStatus) {
 		cs = "unknown"
 	}
 	fmt.Fprintf(w, "synchronized:  %s\n", sync)
-	fmt.Fprintf(w, "rate:          %+.3f ppm: tick %d µs (%+.0f ppm), frequency %+.3f ppm (%d)\n", s.RatePPM, s.TickUs, s.TickPPM, s.FrequencyPPM, s.FrequencyRaw)
+	fmt.Fprintf(w, "rate:          %+.3f ppm: tick %d µs (%+.0f ppm), frequency %+.3f ppm (%d in the kernel's units of 2^-16 ppm)\n", s.RatePPM, s.TickUs, s.TickPPM, s.FrequencyPPM, s.FrequencyRaw)
 	fmt.Fprintf(w, "singleshot:    %s\n", ss)
 	fmt.Fprintf(w, "PLL offset:    %s\n", pll)
 	fmt.Fprintf(w, "maxerror:      %.6f s   esterror: %.6f s\n", s.MaxErrorS, s.EstErrorS)

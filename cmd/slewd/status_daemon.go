@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"slewd/control"
+	"slewd/foreign"
 )
 
 // daemonStatus is `slewd status`'s view of the daemon: what its control
@@ -74,21 +75,41 @@ func writeDaemonText(w io.Writer, d daemonStatus) {
 		if t.Synchronized {
 			sync = "synchronized"
 		}
-		s += ": " + sync + ", offset now " + signedSeconds(t.CorrectionS)
+		s += ": " + sync + ", offset now " + control.SignedSeconds(t.CorrectionS)
 		if t.ErrorBoundS != nil {
-			s += " ± " + unsignedSeconds(*t.ErrorBoundS)
+			s += " ± " + control.UnsignedSeconds(*t.ErrorBoundS)
 		}
 		if t.Slewing && t.SlewEnd != nil {
 			verb := ", slewing for "
 			if t.Daemon.DryRun {
 				verb = ", would slew for "
 			}
-			s += verb + timeLeft(t.SlewLeftS)
+			s += verb + control.TimeLeft(t.SlewLeftS)
 		}
 		s += fmt.Sprintf(", %d sources agree", t.Sources)
 		if r := t.Reference; r != nil {
 			s += ", reference " + r.Name
 		}
 		fmt.Fprintf(w, "daemon:        %s (slewd tracking, slewd sources)\n", s)
+		if f := t.Foreign; f != nil && f.Last != nil {
+			fmt.Fprintf(w, "foreign:       %s\n", lastForeign(f, time.Now()))
+		}
 	}
+}
+
+// lastForeign says in one line what other programs did to the clock:
+// counts, and the last change with what slewd did and who likely did it.
+func lastForeign(f *foreign.Tally, now time.Time) string {
+	l := f.Last
+	what := l.Kind
+	switch {
+	case l.Step < 0:
+		what = fmt.Sprintf("set back by %v", (-l.Step).Round(time.Microsecond))
+	case l.Step > 0:
+		what = fmt.Sprintf("set forward by %v", l.Step.Round(time.Microsecond))
+	case l.Suspend > 0:
+		what = fmt.Sprintf("resumed after %v suspended", l.Suspend.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%d steps by other programs (%d back, %d undone), %d suspends, %d slews; the last %s ago: %s, %s; culprit: %s",
+		f.Steps, f.Backward, f.Undone, f.Suspends, f.Slews, now.Sub(l.Time).Round(time.Second), what, l.Action, l.Culprit)
 }

@@ -64,7 +64,7 @@ func TestDecodeStatus(t *testing.T) {
 			verdict: []string{"leap second will be inserted"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := decodeStatus(kernel(tc.k, tc.ss), "hpet")
+			s := decodeStatus(kernel(tc.k, tc.ss), "hpet", 0)
 			if s.Synchronized != tc.sync {
 				t.Errorf("synchronized %v, want %v", s.Synchronized, tc.sync)
 			}
@@ -101,7 +101,7 @@ func TestPLLLeftMatchesKernelDecay(t *testing.T) {
 	for _, tc := range []struct {
 		offsetNs, constant int64
 	}{{3e8, 0}, {-2e6, 6}, {5e5, 2}, {999, 0}} {
-		s := decodeStatus(kernel(clock.KernelState{State: clock.TimeOK, Tick: 10000, Status: clock.PLLMode(true), PLLOffset: time.Duration(tc.offsetNs), TimeConstant: tc.constant}, 0), "")
+		s := decodeStatus(kernel(clock.KernelState{State: clock.TimeOK, Tick: 10000, Status: clock.PLLMode(true), PLLOffset: time.Duration(tc.offsetNs), TimeConstant: tc.constant}, 0), "", 0)
 		off, n := math.Abs(float64(tc.offsetNs)), 0.0
 		for off > 1000 {
 			off -= off / float64(int64(1)<<(2+tc.constant))
@@ -130,7 +130,7 @@ func TestStatusOnSimulatedKernel(t *testing.T) {
 		if err := clock.Sleep(ctx, p, 1500*time.Millisecond); err != nil {
 			return err
 		}
-		got, readErr = readKernelStatus(p, "hpet")
+		got, readErr = readKernelStatus(p, "hpet", 0)
 		return nil
 	})
 	w.Run(10 * time.Second)
@@ -156,7 +156,7 @@ func TestStatusOnSimulatedKernel(t *testing.T) {
 
 func TestStatusTextAndJSON(t *testing.T) {
 	s := decodeStatus(kernel(clock.KernelState{State: clock.TimeError, Tick: 10000, Status: clock.NTPStatus{Unsync: true},
-		MaxError: 16 * time.Second, EstError: 16 * time.Second, TimeConstant: 2}, 700*time.Microsecond), "tsc")
+		MaxError: 16 * time.Second, EstError: 16 * time.Second, TimeConstant: 2}, 700*time.Microsecond), "tsc", 0)
 	var text, js bytes.Buffer
 	writeStatusText(&text, s)
 	for _, want := range []string{"synchronized:  no (TIME_ERROR)", "clocksource:   tsc", "+700.000 µs pending (700 µs), 1 s left", "STA_UNSYNC (0x40)"} {
@@ -197,7 +197,7 @@ func TestStatusUnprivileged(t *testing.T) {
 	}
 	// Proof that the namespace has no clock rights: the probe gets EPERM.
 	for _, args := range [][]string{{"status", "--json"}, {"status"}} {
-		cmd := sandboxed(unshare, bin, args...)
+		cmd := exec.Command(unshare, sandboxArgs(bin, args...)...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -213,6 +213,33 @@ func TestStatusUnprivileged(t *testing.T) {
 			}
 		} else if !strings.Contains(stdout.String(), "verdict:") {
 			t.Errorf("slewd status printed:\n%s", stdout.String())
+		}
+	}
+}
+
+// maxerror at its limit is explained by the uptime: up 18 minutes, it is
+// the boot value, not "8.9 hours without a refresh"; every figure has a
+// unit.
+func TestStatusMaxErrorUptimeAndUnits(t *testing.T) {
+	k := kernel(clock.KernelState{State: clock.TimeError, Tick: 10000, Status: clock.NTPStatus{Unsync: true},
+		MaxError: 16 * time.Second, EstError: 16 * time.Second}, 0)
+	for _, tc := range []struct {
+		up        time.Duration
+		want, not string
+	}{
+		{18 * time.Minute, "its value at boot: no time daemon has marked the clock synchronized since boot (up 18 min)", "8.9 hours"},
+		{3 * 24 * time.Hour, "nothing has refreshed it for 8.9 hours (up 3 days)", "since boot (up"},
+		{0, "nothing has refreshed it for 8.9 hours", "(up"},
+	} {
+		var text bytes.Buffer
+		writeStatusText(&text, decodeStatus(k, "tsc", tc.up))
+		if !strings.Contains(text.String(), tc.want) || strings.Contains(text.String(), tc.not) {
+			t.Errorf("up %v:\n%s\nwant %q, not %q", tc.up, text.String(), tc.want, tc.not)
+		}
+		for _, want := range []string{"PLL offset:    0 s,", "frequency +0.000 ppm (0 in the kernel's units of 2^-16 ppm)"} {
+			if !strings.Contains(text.String(), want) {
+				t.Errorf("text lacks %q:\n%s", want, text.String())
+			}
 		}
 	}
 }

@@ -273,6 +273,7 @@ var sourceSyscalls = map[string][]string{
 	"unix.SetsockoptInt":             {"setsockopt"},
 	"syscall.GetsockoptUcred":        {"getsockopt"},
 	"syscall.Exec":                   {"execve"},
+	"syscall.Flock":                  {"flock"},
 	"unix.SYS_PRCTL":                 {"prctl"},
 	"unix.SYS_CAPSET":                {"capset"},
 	"unix.SYS_SETGROUPS":             {"setgroups"},

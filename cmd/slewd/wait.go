@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,6 +107,8 @@ func waitAction(c *cli.Context) error {
 	switch {
 	case errors.Is(err, boot.ErrTimeout):
 		return cli.Exit(fmt.Sprintf("wait: not synchronized after %v: %s", c.Duration("timeout"), v.Why), boot.ExitNoSync)
+	case errors.Is(err, context.Canceled):
+		return cli.Exit("wait: interrupted", boot.ExitError)
 	case err != nil:
 		return cli.Exit("wait: "+err.Error(), boot.ExitError)
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"strings"
 	"time"
 
@@ -87,7 +88,42 @@ func ReadStatus(st adjtime.Store) (s Status, ok bool, err error) {
 	if err := json.Unmarshal(b, &s); err != nil || s.Time.IsZero() {
 		return Status{}, false, fmt.Errorf("the daemon's status file %s is not what slewd run writes: %q", StatusFile, truncate(string(b), 80))
 	}
+	if why := s.implausible(); why != "" {
+		return Status{}, false, fmt.Errorf("the daemon's status file %s is ignored: %s, which slewd run never writes "+
+			"(it rewrites the file while it runs; delete it if no daemon runs)", StatusFile, why)
+	}
 	return s, true, nil
+}
+
+// The status file's plausible range: what slewd run can write.
+const (
+	// maxStatusSeconds bounds the correction left and the error bound:
+	// more than --max-offset's largest value (a year) is not slewed.
+	maxStatusSeconds = 4e7
+	// maxStatusOffset bounds the measured offset, which the panic guard
+	// reports unslewed: 3000 years.
+	maxStatusOffset  = 1e11
+	maxStatusSources = 1 << 16
+)
+
+// implausible says what is out of range in a status ("" if nothing).
+func (s Status) implausible() string {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case !finite(s.RemainingS) || math.Abs(s.RemainingS) > maxStatusSeconds:
+		return fmt.Sprintf("remaining_s %g is beyond ±%g s", s.RemainingS, maxStatusSeconds)
+	case !finite(s.OffsetS) || math.Abs(s.OffsetS) > maxStatusOffset:
+		return fmt.Sprintf("offset_s %g is beyond ±%g s", s.OffsetS, maxStatusOffset)
+	case !finite(s.ErrorS) || s.ErrorS < 0 || s.ErrorS > maxStatusSeconds:
+		return fmt.Sprintf("error_s %g is not from 0 to %g s", s.ErrorS, maxStatusSeconds)
+	case !finite(s.FrequencyPPM) || math.Abs(s.FrequencyPPM) > adjtime.KernelMaxRatePPM:
+		return fmt.Sprintf("frequency_ppm %g is beyond the kernel's ±%d ppm", s.FrequencyPPM, adjtime.KernelMaxRatePPM)
+	case s.Sources < 0 || s.Sources > maxStatusSources:
+		return fmt.Sprintf("sources %d is not from 0 to %d", s.Sources, maxStatusSources)
+	case s.Synchronized && s.Sources == 0:
+		return "it says synchronized with no source"
+	}
+	return ""
 }
 
 func truncate(s string, n int) string {
@@ -118,6 +154,27 @@ const HighWaterFile = "highwater"
 func SaveHighWater(st adjtime.Store, t time.Time) error {
 	if err := st.WriteFile(HighWaterFile, []byte(t.UTC().Format(time.RFC3339Nano)+"\n")); err != nil {
 		return fmt.Errorf("saving the high-water mark: %w", err)
+	}
+	return nil
+}
+
+// MaxHighWaterAfterBuild bounds the high-water mark: a mark later than
+// the binary's build time plus this is refused (ten years: no slewd runs
+// unchanged that long, and a mark in 2200 would step the clock 173 years,
+// which --forward-only could never undo). A mark that a synchronized
+// clock later contradicts is replaced by the measured time (SaveHighWater).
+const MaxHighWaterAfterBuild = 10 * 365 * 24 * time.Hour
+
+// CheckHighWater refuses a mark implausibly far ahead of built, the
+// binary's build time (zero: no bound), with what to do.
+func CheckHighWater(mark, built time.Time) error {
+	if built.IsZero() {
+		return nil
+	}
+	if limit := built.Add(MaxHighWaterAfterBuild); mark.After(limit) {
+		return fmt.Errorf("high-water mark %s in %s is later than this slewd's build (%s) plus %d years: "+
+			"not trusted (delete the file; slewd writes a new one at the next sync)",
+			mark.UTC().Format(time.RFC3339), HighWaterFile, built.UTC().Format("2006-01-02"), MaxHighWaterAfterBuild/(365*24*time.Hour))
 	}
 	return nil
 }

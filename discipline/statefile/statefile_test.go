@@ -1,6 +1,7 @@
 package statefile
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,39 @@ func TestHighWater(t *testing.T) {
 	st.WriteFile(HighWaterFile, []byte("yesterday\n"))
 	if _, _, err := ReadHighWater(st); err == nil {
 		t.Error("a malformed mark was accepted")
+	}
+}
+
+// A status file out of its plausible range is ignored with an error that
+// names the file and says what to do; the high-water mark is bounded by
+// the build time.
+func TestPlausibleRanges(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		json string
+		ok   bool
+	}{
+		{`{"time":"2026-12-01T00:00:00Z","synchronized":true,"remaining_s":0.001,"sources":2}`, true},
+		{`{"time":"2026-12-01T00:00:00Z","remaining_s":1e300}`, false},
+		{`{"time":"2026-12-01T00:00:00Z","error_s":-1}`, false},
+		{`{"time":"2026-12-01T00:00:00Z","frequency_ppm":1e9}`, false},
+		{`{"time":"2026-12-01T00:00:00Z","sources":-3}`, false},
+		{`{"time":"2026-12-01T00:00:00Z","synchronized":true,"sources":0}`, false},
+	} {
+		st := &adjtime.MemStore{}
+		st.WriteFile(StatusFile, []byte(tc.json))
+		_, ok, err := ReadStatus(st)
+		if ok != tc.ok || (!tc.ok && (err == nil || !strings.Contains(err.Error(), StatusFile) || !strings.Contains(err.Error(), "delete it"))) {
+			t.Errorf("%s: ok %v, err %v", tc.json, ok, err)
+		}
+	}
+	if err := CheckHighWater(now.AddDate(173, 0, 0), now); err == nil || !strings.Contains(err.Error(), HighWaterFile) {
+		t.Errorf("a mark 173 years after the build: %v", err)
+	}
+	if err := CheckHighWater(now.AddDate(9, 0, 0), now); err != nil {
+		t.Errorf("a mark 9 years after the build: %v", err)
+	}
+	if err := CheckHighWater(now.AddDate(500, 0, 0), time.Time{}); err != nil {
+		t.Errorf("no build time: %v", err)
 	}
 }

@@ -98,7 +98,7 @@ func foreignReport(undos []rigUndo, behind []rigBehind, fights []rigFight, res *
 	b.WriteString("| figure | distribution |\n|---|---|\n")
 	fmt.Fprintf(&b, "| backward window (µs) | %s |\n", quantiles(win))
 	fmt.Fprintf(&b, "| slewd's own notice-to-undo latency (µs) | %s |\n", quantiles(lat))
-	fmt.Fprintf(&b, "| WARN line in the log after the step (ms) | %s |\n", quantiles(det))
+	fmt.Fprintf(&b, "| WARN line in the log after the step, by its own stamp (ms resolution) | %s |\n", quantiles(det))
 	fmt.Fprintf(&b, "| \\|error\\| 2 s after (µs) | %s |\n\n", quantiles(errs))
 	if len(undos) > 0 {
 		fmt.Fprintf(&b, "The WARN line:\n\n```\n%s\n```\n\n", undos[0].Line)

@@ -10,6 +10,7 @@ package foreignstep
 import (
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,10 +97,17 @@ func TestForeignStepUndone(t *testing.T) {
 	var windows []float64
 	for i := range 20 {
 		from := len(d.Log())
-		stepped := time.Now()
+		stepped := highReal(c)
 		win := stepBack(t, c, d, 5*time.Second)
 		line, _, ok := d.WaitLog("set the clock back by", from, 2*time.Second)
-		detect := time.Since(stepped)
+		// When slewd logged it, by its own stamp (REALTIME, ms): the clock
+		// is continuous again after the undo.
+		detect := time.Duration(-1)
+		if f := strings.Fields(line); len(f) > 0 {
+			if at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time=")); err == nil {
+				detect = at.Sub(stepped)
+			}
+		}
 		time.Sleep(2 * time.Second)
 		e := w.ClockError()
 		u := undo{StepS: -5, WindowUS: us(win), DetectMS: float64(detect) / 1e6, ErrorUS: us(e.Abs()), Line: line}
@@ -111,7 +119,7 @@ func TestForeignStepUndone(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("step %d: no log line within 2 s", i)
-		case detect > time.Second:
+		case detect < 0 || detect > time.Second:
 			t.Errorf("step %d: logged after %v", i, detect)
 		}
 		if win < 0 || win > time.Millisecond {
@@ -198,10 +206,12 @@ func TestPeriodicAgentFight(t *testing.T) {
 	if f.ErrorUS > 1000 {
 		t.Errorf("after the fight the clock is %.0f µs off", f.ErrorUS)
 	}
-	// The sampler sees at most the agent's windows (it may miss some:
-	// it reads 1 ms in every 20), each under 1 ms plus its resolution.
-	if smp.w.Count > f.AgentSteps+1 || smp.w.LongestAt(float64(c.Raw())/1e9) > 2e-3 {
-		t.Errorf("the sampler saw %d backward windows (longest %.6f s) for %d agent steps (+1 for the 5 s step)", smp.w.Count, smp.w.Longest, f.AgentSteps)
+	// The sampler sees no backward window but the agent's (it may miss
+	// some: it reads 200 µs in every 20 ms). Their length is the agent's
+	// to measure: between two bursts the sampler cannot tell when one
+	// ended. None may still be open.
+	if open, _ := smp.w.Open(); smp.w.Count > f.AgentSteps || open {
+		t.Errorf("the sampler saw %d backward windows (open now: %v) for %d agent steps", smp.w.Count, open, f.AgentSteps)
 	}
 }
 

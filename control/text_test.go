@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"slewd/control"
 	"slewd/foreign"
 )
 
@@ -16,22 +15,22 @@ func f64(v float64) *float64 { return &v }
 func TestTrackingAndSourcesText(t *testing.T) {
 	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	end := at.Add(8 * time.Second)
-	tr := control.Tracking{
-		Daemon:       control.Daemon{Version: "v9", Started: true},
+	tr := Tracking{
+		Daemon:       Daemon{Version: "v9", Started: true},
 		Synchronized: true, Stratum: 3, Leap: "none", Sources: 2,
-		Reference: &control.Reference{Name: "ntp1:123", Address: "192.0.2.1:123", RefID: ".GPS.", Stratum: 1},
+		Reference: &Reference{Name: "ntp1:123", Address: "192.0.2.1:123", RefID: ".GPS.", Stratum: 1},
 		OffsetS:   f64(-0.8), EstimateErrorS: f64(0.002), JitterS: f64(0.0001),
 		CorrectionS: -0.75, Slewing: true, SlewRatePPM: 100500, SlewEnd: &end, SlewLeftS: 7.46,
 		FrequencyPPM: 12.5, FrequencySigmaPPM: 0.05, ErrorBoundS: f64(0.753),
 		RootDelayS: f64(0.004), RootDispersionS: f64(0.0005), PollS: f64(256),
 		LastUpdate: &at, LastUpdateAgeS: f64(30),
-		Kernel:  control.Kernel{Told: true, Synchronized: true, MaxErrorS: f64(0.753), EstErrorS: f64(0.75)},
-		Systemd: control.Systemd{MarkedSynchronized: &at},
+		Kernel:  Kernel{Told: true, Synchronized: true, MaxErrorS: f64(0.753), EstErrorS: f64(0.75)},
+		Systemd: Systemd{MarkedSynchronized: &at},
 		Foreign: &foreign.Tally{Steps: 2, Backward: 1, Undone: 1, Culprits: map[string]int{"vmtoolsd": 2},
 			Last: &foreign.Event{Time: at, Kind: "step", Step: -3 * time.Second, Action: "undone by a forward step", Culprit: "vmtoolsd"}},
 	}
 	var b bytes.Buffer
-	writeTrackingText(&b, tr)
+	WriteTracking(&b, tr)
 	for _, want := range []string{
 		"Reference:        ntp1:123 (192.0.2.1:123), stratum 1, refid .GPS.",
 		"Offset now:       -750.000ms: the clock is ahead, the correction still to slew",
@@ -52,10 +51,10 @@ func TestTrackingAndSourcesText(t *testing.T) {
 	}
 
 	b.Reset()
-	writeSourcesText(&b, []control.Source{
-		{Name: "ntp1:123", Address: "192.0.2.1:123", State: control.StateSelected, Reference: true, Stratum: 1, Replies: 8,
+	WriteSources(&b, []Source{
+		{Name: "ntp1:123", Address: "192.0.2.1:123", State: StateSelected, Reference: true, Stratum: 1, Replies: 8,
 			ReachOctal: "377", PollS: 256, LastSampleAgeS: f64(700), OffsetS: f64(-0.8), ErrorS: f64(0.002), DelayS: f64(0.004)},
-		{Name: "ntp2:123", State: control.StateUnreachable, ReachOctal: "0", PollS: 64, Reason: "unreachable: timeout"},
+		{Name: "ntp2:123", State: StateUnreachable, ReachOctal: "0", PollS: 64, Reason: "unreachable: timeout"},
 	}, false)
 	out := b.String()
 	for _, want := range []string{"* selected    ntp1:123 192.0.2.1:123 1  256s 377   12m    -800.000ms ± 2.000ms 4.000ms",

@@ -1,4 +1,4 @@
-package main
+package plot
 
 import (
 	"bytes"
@@ -108,7 +108,7 @@ func TestPlotReadable(t *testing.T) {
 			t.Fatal(err)
 		}
 		var buf bytes.Buffer
-		if err := writePlot(&buf, res.Metrics, simPlotInfo(tc.cfg, res)); err != nil {
+		if err := Write(&buf, res.Metrics, RunInfo(tc.cfg, res)); err != nil {
 			t.Fatal(err)
 		}
 		texts := svgTexts(t, buf.Bytes())

@@ -1,4 +1,6 @@
-package main
+// Package plot draws a simulated run (simulation.Metrics) as SVG: the
+// clock's true error, |error| on a log scale and the slew rate.
+package plot
 
 import (
 	"fmt"
@@ -10,21 +12,21 @@ import (
 	"slewd/discipline/simulation"
 )
 
-// plotInfo is what a plot says besides the run's error and rate.
-type plotInfo struct {
+// Info is what a plot says besides the run's error and rate.
+type Info struct {
 	Title        string
 	RateLimitPPM float64 // the kernel's (or --max-slew-rate's) limit, drawn on the rate panel; 0 for none
 	Bound        float64 // s: what "converged" means (1 ms)
 	ConvergedAt  float64 // s of true time, <0 never
-	Marks        []plotMark
+	Marks        []Mark
 }
 
-// plotMark is a moment (a kill, a foreign step) or, with until > t, a
+// Mark is a moment (a kill, a foreign step) or, with Until > At, a
 // window (a foreign step's backward window), in s of true time.
-type plotMark struct {
-	t     float64
-	label string
-	until float64
+type Mark struct {
+	At    float64
+	Label string
+	Until float64
 }
 
 // Layout of the picture, in SVG pixels.
@@ -33,11 +35,11 @@ const (
 	plotPanelH, plotGap, plotTop   = 170.0, 45.0, 48.0
 )
 
-// writePlot draws a run as SVG: the true error of the clock, |error| on a
+// Write draws a run as SVG: the true error of the clock, |error| on a
 // log scale down to 100 ns, and the slew rate, with ticks at round
 // values in human units, zero marked, the rate limit drawn and the
 // moment of convergence marked.
-func writePlot(w io.Writer, m *simulation.Metrics, p plotInfo) error {
+func Write(w io.Writer, m *simulation.Metrics, p Info) error {
 	n := len(m.Bins)
 	if n == 0 {
 		return fmt.Errorf("nothing to plot")
@@ -133,8 +135,8 @@ func writePlot(w io.Writer, m *simulation.Metrics, p plotInfo) error {
 		}
 		// Windows first, under the line.
 		for _, mk := range p.Marks {
-			if mk.until > mk.t {
-				fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="#e67e22" fill-opacity="0.15"/>`+"\n", x(mk.t), y0, x(mk.until)-x(mk.t), plotPanelH)
+			if mk.Until > mk.At {
+				fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="#e67e22" fill-opacity="0.15"/>`+"\n", x(mk.At), y0, x(mk.Until)-x(mk.At), plotPanelH)
 			}
 		}
 		if pi == 1 && p.Bound > 0 && math.Log10(p.Bound) >= lo && math.Log10(p.Bound) <= hi {
@@ -172,11 +174,13 @@ func writePlot(w io.Writer, m *simulation.Metrics, p plotInfo) error {
 					xc+dx, y(math.Log10(p.Bound))+14, anchor, label)
 			}
 		}
-		for i, mk := range p.Marks {
-			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#e67e22" stroke-dasharray="4 3"/>`+"\n", x(mk.t), x(mk.t), y0, y0+plotPanelH)
-			if pi == 0 {
-				anchor, dx := labelSide(x(mk.t), mk.label)
-				fmt.Fprintf(&b, `<text class="mark" x="%.1f" y="%.0f" fill="#e67e22" text-anchor="%s">%s</text>`+"\n", x(mk.t)+dx, y0+14+12*float64(i%3), anchor, xmlEscape(mk.label))
+		labelled := 0 // labels step down a line each, three deep, so close ones do not overlap
+		for _, mk := range p.Marks {
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="#e67e22" stroke-dasharray="4 3"/>`+"\n", x(mk.At), x(mk.At), y0, y0+plotPanelH)
+			if pi == 0 && mk.Label != "" {
+				anchor, dx := labelSide(x(mk.At), mk.Label)
+				fmt.Fprintf(&b, `<text class="mark" x="%.1f" y="%.0f" fill="#e67e22" text-anchor="%s">%s</text>`+"\n", x(mk.At)+dx, y0+14+12*float64(labelled%3), anchor, xmlEscape(mk.Label))
+				labelled++
 			}
 		}
 	}
