@@ -36,7 +36,7 @@ const StateFileLimit = 64 << 10
 // WriteFile writes a state file atomically and durably: a temporary file,
 // fsync, rename over the old one, fsync of the directory.
 func (d DirStore) WriteFile(name string, data []byte) error {
-	if err := os.MkdirAll(d.Dir, 0o755); err != nil {
+	if err := makeDir(d.Dir); err != nil {
 		return fmt.Errorf("creating the state directory: %w", err)
 	}
 	path := filepath.Join(d.Dir, name)
@@ -160,4 +160,20 @@ func truncate(s string, n int) string {
 // WriteDrift writes the drift file atomically.
 func WriteDrift(st Store, d Drift) error {
 	return st.WriteFile(DriftFile, []byte(fmt.Sprintf("%.6f %.6f\n", d.FreqPPM, d.SigmaPPM)))
+}
+
+// DirMode is the mode of a state or run directory slewd creates, whatever
+// the umask: readable by all, as its files are (0644), so that `slewd
+// wait` and `slewd status` may run unprivileged; writable by slewd alone.
+// A directory that exists is left as the administrator made it.
+const DirMode = 0o755
+
+func makeDir(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return err
+	}
+	return os.Chmod(dir, DirMode)
 }

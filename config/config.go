@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"slewd/internal/regfile"
 	"slewd/ntpclient"
 )
 
@@ -187,6 +188,9 @@ func ReadFile(path string) ([]byte, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if err := regfile.CheckTrusted(path, st); err != nil {
+		return nil, err
 	}
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%s is %d bytes: a configuration file is at most %d", path, st.Size(), MaxFileSize)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"slewd/internal/regfile"
 )
 
 var testDirectives = Directives{
@@ -230,4 +232,20 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = fmt.Sprint(file.Settings)
 	})
+}
+
+// A configuration file anyone may write is refused, with the fix.
+func TestReadFileWorldWritable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "slewd.conf")
+	if err := os.WriteFile(p, []byte("server 192.0.2.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(p); err != nil {
+		t.Fatalf("mode 0644: %v", err)
+	}
+	os.Chmod(p, 0o646)
+	_, err := ReadFile(p)
+	if !errors.Is(err, regfile.ErrWorldWritable) || !strings.Contains(err.Error(), "chmod o-w") {
+		t.Errorf("mode 0646: %v", err)
+	}
 }

@@ -138,7 +138,7 @@ func ReadKeyFile(path string, id uint32) (Key, error) {
 // ReadKeyFileFormat returns key id from a key file of the given format.
 // The file must be a regular file (a FIFO is refused, not waited on).
 func ReadKeyFileFormat(path string, id uint32, format KeyFormat) (Key, error) {
-	b, err := regfile.Read(path, regfile.DefaultLimit)
+	b, err := regfile.ReadTrusted(path, regfile.DefaultLimit)
 	if err != nil {
 		return Key{}, fmt.Errorf("read key file: %w", err)
 	}

@@ -54,6 +54,8 @@ func init() {
 			&cli.StringFlag{Name: "run-dir", Value: defaultRunDir, EnvVars: []string{"SLEWD_RUN_DIR"},
 				Usage: "where the status file for slewd wait lives"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "measure, plan and log, but never adjust the clock (nor tell systemd it is synchronized)"},
+			&cli.StringFlag{Name: "user", EnvVars: []string{"SLEWD_USER"}, DefaultText: "stay root",
+				Usage: "started as root, become this user (a name, or UID[:GID]) keeping only CAP_SYS_TIME; the state and run directories are given to it (the systemd unit does this itself with User=slewd)"},
 			&cli.StringFlag{Name: "control-socket", EnvVars: []string{"SLEWD_CONTROL_SOCKET"}, DefaultText: "RUN-DIR/slewd.sock",
 				Usage: "the Unix socket slewd sources, tracking and status ask (group slewd may read, root may change state); none for none"},
 			&cli.StringFlag{Name: "metrics-listen", EnvVars: []string{"SLEWD_METRICS_LISTEN"}, DefaultText: "off",
@@ -85,6 +87,19 @@ func runAction(c *cli.Context) error {
 	log, err := newLogger(c.App.ErrWriter, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
+	}
+	if spec := c.String("user"); spec != "" {
+		to, err := lookupRunAs(spec)
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		var dirs []string // a dry run writes nothing, so needs none
+		if !c.Bool("dry-run") {
+			dirs = []string{c.String("state-dir"), c.String("run-dir"), filepath.Dir(control.SystemdSyncedFile)}
+		}
+		if err := dropPrivileges(to, dirs, log); err != nil {
+			return cli.Exit(err.Error(), 77) // EX_NOPERM
+		}
 	}
 	var sys clock.System
 	mode := monitorOnly(c)

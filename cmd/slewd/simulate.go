@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -53,9 +54,18 @@ func init() {
 			&cli.DurationFlag{Name: "suspend-for", Usage: "suspend the machine for this long (RAW stops, the kernel adds the sleep at resume)"},
 			&cli.DurationFlag{Name: "suspend-at", Value: 15 * time.Minute, Usage: "virtual time of the suspend"},
 			&cli.StringFlag{Name: "suspend-error", Value: "0s", Usage: "how far off the kernel measures the sleep (an RTC: up to a second)"},
+			&cli.DurationFlag{Name: "outage-for", Usage: "every server stops answering for this long (0: never)"},
+			&cli.DurationFlag{Name: "outage-at", Value: 15 * time.Minute, Usage: "virtual time the --outage-for outage starts"},
+			&cli.StringFlag{Name: "kiss", Usage: "the first server answers with this kiss-of-death code: RATE, DENY or RSTR"},
+			&cli.DurationFlag{Name: "kiss-at", Usage: "virtual time the --kiss starts"},
+			&cli.DurationFlag{Name: "kiss-for", Usage: "how long the --kiss lasts (0: to the end)"},
+			&cli.BoolFlag{Name: "server-names", Usage: "give the servers to the daemon by DNS name (ntp1.example, ...) instead of by address"},
+			&cli.DurationFlag{Name: "dns-fail-for", Usage: "the servers' names fail to resolve for this long (implies --server-names; 0: never)"},
+			&cli.DurationFlag{Name: "dns-fail-at", Usage: "virtual time the --dns-fail-for failure starts"},
 			&cli.StringFlag{Name: "leap-second", Usage: "the servers announce a leap second, `insert` or `delete`, and take it at --leap-at (2026-12-31 23:59:60 UTC); errors are then against UTC"},
 			&cli.DurationFlag{Name: "leap-at", Value: 15 * time.Minute, Usage: "virtual time of the --leap-second midnight"},
 			&cli.IntFlag{Name: "leap-ignorers", Usage: "how many of the honest servers neither announce nor take the leap second"},
+			&cli.DurationFlag{Name: "converge-within", Value: time.Millisecond, Usage: "the |error| that counts as converged in the figures"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			&cli.StringFlag{Name: "plot", Usage: "write an SVG of the error and the slew rate to `FILE`"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print the daemon's log, stamped with virtual time"},
@@ -83,6 +93,9 @@ func simulateAction(c *cli.Context) error {
 		UndoForeignSteps: c.Bool("undo-foreign-steps"), StepForwardOver: c.Duration("step-forward-over"),
 		AgentPeriod: c.Duration("agent-period"), AgentStart: c.Duration("agent-start"), AgentThreshold: c.Duration("agent-threshold"),
 		SuspendAt: c.Duration("suspend-at"), SuspendFor: c.Duration("suspend-for"),
+		OutageAt: c.Duration("outage-at"), OutageFor: c.Duration("outage-for"), ConvergeWithin: c.Duration("converge-within"),
+		Kiss: strings.ToUpper(c.String("kiss")), KissAt: c.Duration("kiss-at"), KissFor: c.Duration("kiss-for"),
+		ServerNames: c.Bool("server-names"), DNSFailAt: c.Duration("dns-fail-at"), DNSFailFor: c.Duration("dns-fail-for"),
 	}
 	if cfg.AgentOffset, err = parseSignedDuration(c.String("agent-offset")); err != nil {
 		return cli.Exit(fmt.Sprintf("--agent-offset %q: want a time like -2s or +500ms", c.String("agent-offset")), 2)
@@ -182,6 +195,10 @@ func validateSim(cfg simulation.Config) error {
 		return fmt.Errorf("--suspend-at %v is not within the run (--duration %v)", cfg.SuspendAt, cfg.Duration)
 	case cfg.SuspendFor > 0 && cfg.SuspendError.Abs() >= cfg.SuspendFor:
 		return fmt.Errorf("--suspend-error must be smaller than --suspend-for")
+	case cfg.OutageFor < 0 || cfg.OutageAt < 0 || cfg.KissAt < 0 || cfg.KissFor < 0 || cfg.DNSFailAt < 0 || cfg.DNSFailFor < 0:
+		return fmt.Errorf("--outage-*, --kiss-* and --dns-fail-* times cannot be negative")
+	case cfg.Kiss != "" && cfg.Kiss != "RATE" && cfg.Kiss != "DENY" && cfg.Kiss != "RSTR":
+		return fmt.Errorf("--kiss %q: want RATE, DENY or RSTR", cfg.Kiss)
 	}
 	for _, k := range cfg.KillAt {
 		if k >= cfg.Duration {
@@ -218,21 +235,33 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if cfg.SuspendFor > 0 {
 		fmt.Fprintf(w, "; suspended %v at %v", cfg.SuspendFor, cfg.SuspendAt)
 	}
+	if cfg.OutageFor > 0 {
+		fmt.Fprintf(w, "; every server silent for %v from %v", cfg.OutageFor, cfg.OutageAt)
+	}
+	if cfg.Kiss != "" {
+		fmt.Fprintf(w, "; the first server kisses %s from %v", cfg.Kiss, cfg.KissAt)
+		if cfg.KissFor > 0 {
+			fmt.Fprintf(w, " for %v", cfg.KissFor)
+		}
+	}
+	if cfg.DNSFailFor > 0 {
+		fmt.Fprintf(w, "; DNS fails for %v from %v", cfg.DNSFailFor, cfg.DNSFailAt)
+	}
 	if cfg.LeapAt > 0 {
 		fmt.Fprintf(w, "; a leap second (%s) at %v, errors against UTC", map[bool]string{false: "insert", true: "delete"}[cfg.LeapDelete], cfg.LeapAt)
 	}
 	fmt.Fprintf(w, ", seed %d\n", cfg.Seed)
 	if r.ConvergedAfterS != nil {
 		if behind := -cfg.ClockError; cfg.StepForwardOver > 0 && behind > cfg.StepForwardOver {
-			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", *r.ConvergedAfterS)
+			fmt.Fprintf(w, "  converged:  within %v after %.1f s and stayed there (the clock was behind: stepped forward, the rest slewed)\n", within(cfg), *r.ConvergedAfterS)
 		} else if cfg.ClockError.Abs() < time.Millisecond {
-			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there\n", *r.ConvergedAfterS)
+			fmt.Fprintf(w, "  converged:  within %v after %.1f s and stayed there\n", within(cfg), *r.ConvergedAfterS)
 		} else {
 			ideal := math.Abs(cfg.ClockError.Seconds()) / (cfg.MaxSlewPPM * 1e-6)
-			fmt.Fprintf(w, "  converged:  within 1 ms after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
+			fmt.Fprintf(w, "  converged:  within %v after %.1f s and stayed there (kernel limit at %.0f ppm: %.1f s)\n", within(cfg), *r.ConvergedAfterS, cfg.MaxSlewPPM, ideal)
 		}
 	} else {
-		fmt.Fprintf(w, "  converged:  not within 1 ms by the end\n")
+		fmt.Fprintf(w, "  converged:  not within %v by the end\n", within(cfg))
 	}
 	if cfg.LeapAt > 0 {
 		if r.LeapSettledS != nil {
@@ -268,6 +297,13 @@ func printSimSummary(w io.Writer, cfg simulation.Config, r *simulation.Result) {
 	if r.Kills > 0 {
 		fmt.Fprintf(w, "  killed -9 %d time(s), restarted after %v\n", r.Kills, cfg.RestartAfter)
 	}
+}
+
+func within(cfg simulation.Config) time.Duration {
+	if cfg.ConvergeWithin > 0 {
+		return cfg.ConvergeWithin
+	}
+	return time.Millisecond
 }
 
 func fmtErr(s float64) string {

@@ -75,6 +75,7 @@ var flagRules = map[string]rule{
 	"max-slew-rate":  slewRateRule(),
 	"slew-method":    oneOf("pll", "tick"),
 	"sync-threshold": durationIn(time.Microsecond, clock.MaxErrorLimit*time.Microsecond),
+	"user":           noCheck("a user name or UID[:GID], looked up at start; \"\" stays root"),
 	"state-dir":      notEmpty(),
 	"run-dir":        notEmpty(),
 	"log-level":      oneOf("debug", "info", "warn", "error"),
@@ -128,6 +129,14 @@ var flagRules = map[string]rule{
 	"leap-at":                durationIn(time.Second, 30*24*time.Hour),
 	"leap-ignorers":          intIn(0, 99),
 	"simulate.max-slew-rate": slewRateRule(),
+	"outage-for":             durationIn(time.Second, 30*24*time.Hour).zero("0 (no outage)"),
+	"outage-at":              durationIn(0, 30*24*time.Hour).zero(""),
+	"kiss":                   oneOf("rate", "deny", "rstr"),
+	"kiss-at":                durationIn(0, 30*24*time.Hour).zero(""),
+	"kiss-for":               durationIn(time.Second, 30*24*time.Hour).zero("0 (to the end)"),
+	"dns-fail-for":           durationIn(time.Second, 30*24*time.Hour).zero("0 (DNS never fails)"),
+	"dns-fail-at":            durationIn(0, 30*24*time.Hour).zero(""),
+	"converge-within":        durationIn(time.Microsecond, time.Hour),
 }
 
 // comboRules refuse contradictory combinations, per command.

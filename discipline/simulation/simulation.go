@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"slewd/adjtime"
@@ -51,6 +52,9 @@ type Config struct {
 	DryRun       bool
 	TerminateAt  time.Duration // SIGTERM the daemon then (0: never)
 	Log          io.Writer     // daemon log, nil for none
+	// ConvergeWithin is the |error| that counts as converged in the
+	// Result (0: 1 ms).
+	ConvergeWithin time.Duration
 
 	// UndoForeignSteps and StepForwardOver are the daemon's
 	// --undo-foreign-steps and --step-forward-over (zero: off).
@@ -64,6 +68,22 @@ type Config struct {
 	// SuspendAt, SuspendFor: the machine sleeps for SuspendFor of true time
 	// (SuspendFor 0: never); the kernel measures the sleep SuspendError off.
 	SuspendAt, SuspendFor, SuspendError time.Duration
+
+	// OutageAt, OutageFor: every server stops answering (drops each
+	// request, as a server that is down or a cut link) for OutageFor from
+	// OutageAt (OutageFor 0: never).
+	OutageAt, OutageFor time.Duration
+	// Kiss makes the first server answer every request with this
+	// kiss-of-death code ("RATE", "DENY", "RSTR") from KissAt for KissFor
+	// (KissFor 0: to the end); "": never.
+	Kiss            string
+	KissAt, KissFor time.Duration
+	// ServerNames gives the servers to the daemon by DNS name
+	// (ntp1.example, …) instead of by address. DNSFailAt, DNSFailFor:
+	// their lookups fail (a temporary DNS failure) for DNSFailFor from
+	// DNSFailAt; DNSFailFor > 0 implies ServerNames.
+	ServerNames           bool
+	DNSFailAt, DNSFailFor time.Duration
 	// LeapAt, if set, is when (virtual time) a leap second ends the day:
 	// true time then is 2027-01-01 00:00 UTC, the servers announce the
 	// leap during the day before and serve UTC after it (an insertion, or
@@ -142,7 +162,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		ClockError: cfg.ClockError,
 		Oscillator: simclock.Oscillator{DriftPPM: cfg.DriftPPM, Wander: cfg.Wander},
 	}})
-	m := NewMetrics(1e-3)
+	within := 1e-3
+	if cfg.ConvergeWithin > 0 {
+		within = cfg.ConvergeWithin.Seconds()
+	}
+	m := NewMetrics(within)
 	utcShift := 0.0
 	if cfg.LeapAt > 0 {
 		at, shift := cfg.LeapAt, -time.Second
@@ -155,9 +179,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	w.Observe(m)
 	rec := simclock.NewRecorder(w)
 	network := ntptest.NewNetwork(w)
-	var servers []string
+	var servers, addrs []string
+	var configs []ntptest.ServerConfig
 	for i := 0; i < cfg.Servers; i++ {
-		addr := "192.0.2." + strconv.Itoa(i+1) + ":123"
+		ip := "192.0.2." + strconv.Itoa(i+1)
+		addr := ip + ":123"
 		sc := ntptest.ServerConfig{Stratum: 1, Delay: cfg.Delay, Jitter: cfg.Jitter, Asymmetry: cfg.Asymmetry, Loss: cfg.Loss}
 		if i >= cfg.Servers-cfg.Falsetickers {
 			sc.Offset = FalsetickerOffset(i - (cfg.Servers - cfg.Falsetickers))
@@ -166,8 +192,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			sc.LeapAt, sc.LeapDelete = LeapMidnight, cfg.LeapDelete
 		}
 		network.AddServer(addr, sc)
-		servers = append(servers, addr)
+		configs = append(configs, sc)
+		addrs = append(addrs, addr)
+		if cfg.ServerNames || cfg.DNSFailFor > 0 {
+			name := "ntp" + strconv.Itoa(i+1) + ".example"
+			network.SetHost(name, ip)
+			servers = append(servers, name)
+		} else {
+			servers = append(servers, addr)
+		}
 	}
+	faults(w, cfg, network, addrs, servers, configs)
 	state, run := &adjtime.MemStore{}, &adjtime.MemStore{}
 	logOut := cfg.Log
 	if logOut == nil {
@@ -288,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for _, p := range procs {
 		res.Syscalls += p.Syscalls()
 	}
-	for _, a := range servers {
+	for _, a := range addrs {
 		res.Queries += network.Server(a).Counters().Received
 	}
 	if t := m.ConvergedAfter(); t >= 0 {
@@ -312,6 +347,52 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.FinalTick, res.FinalFrequencyPPM = k.Tick, k.FrequencyPPM
 	}
 	return res, nil
+}
+
+// faults schedules the servers' outage and kiss-of-death and the DNS
+// failure: each boundary recomputes the servers' configurations from
+// what is in force then, so that overlapping faults compose.
+func faults(w *simclock.World, cfg Config, network *ntptest.Network, addrs, names []string, base []ntptest.ServerConfig) {
+	var outage, kiss bool
+	apply := func() {
+		for i, a := range addrs {
+			sc := base[i]
+			sc.Drop = outage
+			if i == 0 && kiss {
+				sc.Kiss = cfg.Kiss
+			}
+			network.Server(a).SetConfig(sc)
+		}
+	}
+	window := func(at, dur time.Duration, on *bool, set func()) {
+		start := func() { *on = true; set() }
+		if at <= 0 {
+			start() // before the daemon's first query
+		} else {
+			w.At(at, start)
+		}
+		if dur > 0 {
+			w.At(at+dur, func() { *on = false; set() })
+		}
+	}
+	if cfg.OutageFor > 0 {
+		window(cfg.OutageAt, cfg.OutageFor, &outage, apply)
+	}
+	if cfg.Kiss != "" {
+		window(cfg.KissAt, cfg.KissFor, &kiss, apply)
+	}
+	if cfg.DNSFailFor > 0 {
+		var failing bool
+		window(cfg.DNSFailAt, cfg.DNSFailFor, &failing, func() {
+			for i, name := range names {
+				if failing {
+					network.SetHostError(name, nil)
+				} else {
+					network.SetHost(name, strings.TrimSuffix(addrs[i], ":123"))
+				}
+			}
+		})
+	}
 }
 
 func ptr(f float64) *float64 { return &f }

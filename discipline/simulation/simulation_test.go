@@ -237,3 +237,54 @@ func TestPanicGuardAfterConvergence(t *testing.T) {
 		t.Errorf("no panic-guard log:\n%s", log.String())
 	}
 }
+
+// After a suspend the kernel measured half a second long, slewd corrects
+// the clock at once: the client forgets the samples kept against
+// CLOCK_MONOTONIC_RAW, which stood still (without, samples from before
+// the sleep held every estimate back for ~400 s).
+func TestSimulateResumeCorrectsAtOnce(t *testing.T) {
+	cfg := baseSim()
+	cfg.ClockError, cfg.Servers, cfg.Duration = 13*time.Second, 4, 90*time.Minute
+	cfg.SuspendAt, cfg.SuspendFor, cfg.SuspendError = 5*time.Minute, time.Hour, 500*time.Millisecond
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume := (cfg.SuspendAt + cfg.SuspendFor).Seconds()
+	if r.ConvergedAfterS == nil || *r.ConvergedAfterS > resume+30 || r.BackwardSteps != 0 {
+		t.Errorf("resumed at %.0f s 0.5 s off: converged %v (want within 30 s), %d backward steps", resume, r.ConvergedAfterS, r.BackwardSteps)
+	}
+}
+
+// The network faults: an outage silences every server for its window
+// (the first query after it is answered), a kiss-of-death DENY from one
+// of four servers costs nothing, and names that do not resolve for 10 min
+// delay the first sample past it.
+func TestSimulateNetworkFaults(t *testing.T) {
+	cfg := baseSim()
+	cfg.Servers, cfg.Duration = 4, time.Hour
+	cfg.OutageAt, cfg.OutageFor = 20*time.Minute, 20*time.Minute
+	cfg.Kiss = "DENY"
+	var log bytes.Buffer
+	cfg.Log = &log
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ConvergedAfterS == nil || r.BackwardSteps != 0 {
+		t.Errorf("outage and DENY: converged %v, %d backward steps", r.ConvergedAfterS, r.BackwardSteps)
+	}
+	for _, want := range []string{"kiss-of-death: no more queries to this server", "source unreachable"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("no %q in the log", want)
+		}
+	}
+	cfg = baseSim()
+	cfg.DNSFailFor, cfg.Duration = 10*time.Minute, 40*time.Minute
+	if r, err = Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r.ConvergedAfterS == nil || *r.ConvergedAfterS < 600 {
+		t.Errorf("names unresolvable for 10 min: converged after %v s", r.ConvergedAfterS)
+	}
+}

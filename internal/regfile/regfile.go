@@ -49,6 +49,11 @@ func Read(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readAll(f, path, limit)
+}
+
+// readAll reads the open file f, of at most limit bytes.
+func readAll(f *os.File, path string, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
@@ -73,4 +78,43 @@ func kind(m fs.FileMode) string {
 		return "a socket"
 	}
 	return m.Type().String()
+}
+
+// ErrWorldWritable is returned by ReadTrusted and CheckTrusted for a file
+// anyone may write.
+var ErrWorldWritable = errors.New("world-writable")
+
+// CheckTrusted refuses a file that tells slewd what to trust (its
+// configuration, an imported ntp.conf or chrony.conf, symmetric keys)
+// when anyone may write it: whoever writes it picks the servers, or
+// forges their answers with the key, and so sets the clock. fi is the
+// open file's (a symbolic link is judged by its target).
+func CheckTrusted(path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o002 != 0 {
+		return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf(
+			"%w (mode %04o): anyone could change what slewd trusts and so set the clock; refusing it (fix: chmod o-w %s)",
+			ErrWorldWritable, perm, path)}
+	}
+	return nil
+}
+
+// ReadTrusted is Read for a configuration or key file: also refused when
+// CheckTrusted refuses it.
+func ReadTrusted(path string, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	f, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat() // the file read, not the name: no race with a chmod
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTrusted(path, fi); err != nil {
+		return nil, err
+	}
+	return readAll(f, path, limit)
 }
