@@ -29,7 +29,7 @@ func FuzzDrift(f *testing.F) {
 		if math.IsNaN(d.FreqPPM) || math.IsInf(d.FreqPPM, 0) || math.Abs(d.FreqPPM) > 100500 {
 			t.Fatalf("%q accepted as frequency %v", b, d.FreqPPM)
 		}
-		if !(d.SigmaPPM >= 0 && d.SigmaPPM <= 1e6) {
+		if !(d.SigmaPPM >= 0 && d.SigmaPPM <= MaxDriftPPM) {
 			t.Fatalf("%q accepted with sigma %v", b, d.SigmaPPM)
 		}
 		if err := WriteDrift(st, d); err != nil {

@@ -140,8 +140,11 @@ func ReadDrift(st Store) (d Drift, ok bool, err error) {
 	switch {
 	case math.IsNaN(d.FreqPPM) || math.IsInf(d.FreqPPM, 0) || math.Abs(d.FreqPPM) > MaxDriftPPM:
 		err = fmt.Errorf("frequency %g ppm is outside ±%d ppm", d.FreqPPM, MaxDriftPPM)
-	case math.IsNaN(d.SigmaPPM) || math.IsInf(d.SigmaPPM, 0) || d.SigmaPPM < 0:
-		err = fmt.Errorf("uncertainty %g ppm is not a finite number ≥ 0", d.SigmaPPM)
+	case math.IsNaN(d.SigmaPPM) || math.IsInf(d.SigmaPPM, 0) || d.SigmaPPM < 0 || d.SigmaPPM > MaxDriftPPM:
+		// An uncertainty wider than any frequency the kernel takes says
+		// nothing; NaN or infinite would weigh the frequency as certain or
+		// worthless in every later estimate (FuzzDrift).
+		err = fmt.Errorf("uncertainty %g ppm is not a number from 0 to %d", d.SigmaPPM, MaxDriftPPM)
 	}
 	if err != nil {
 		return Drift{}, false, fmt.Errorf("drift file %s: %v, which no oscillator has: delete it and slewd will measure the frequency again", DriftFile, err)
