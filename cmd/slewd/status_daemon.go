@@ -11,6 +11,7 @@ import (
 
 	"slewd/control"
 	"slewd/foreign"
+	"slewd/kernelstatus"
 )
 
 // daemonStatus is `slewd status`'s view of the daemon: what its control
@@ -25,7 +26,7 @@ type daemonStatus struct {
 // statusWithDaemon is what `slewd status --json` prints: the kernel's
 // fields, and the daemon's under "daemon".
 type statusWithDaemon struct {
-	kernelStatus
+	kernelstatus.Status
 	Daemon daemonStatus `json:"daemon"`
 }
 
@@ -50,12 +51,12 @@ func askDaemonStatus(ctx context.Context, socket string) daemonStatus {
 }
 
 // printStatus prints the kernel's status and the daemon's view.
-func printStatus(c *cli.Context, st kernelStatus) error {
+func printStatus(c *cli.Context, st kernelstatus.Status) error {
 	d := askDaemonStatus(c.Context, c.String("control-socket"))
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, statusWithDaemon{st, d})
 	}
-	writeStatusText(c.App.Writer, st)
+	kernelstatus.WriteText(c.App.Writer, st)
 	writeDaemonText(c.App.Writer, d)
 	return nil
 }
