@@ -153,6 +153,20 @@ func TestStatusOnSimulatedKernel(t *testing.T) {
 	}
 }
 
+// jsonFields is s as `slewd status --json` has it, by key.
+func jsonFields(t *testing.T, s Status) map[string]any {
+	t.Helper()
+	js, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestStatusTextAndJSON(t *testing.T) {
 	s := Decode(kernel(clock.KernelState{State: clock.TimeError, Tick: 10000, Status: clock.NTPStatus{Unsync: true},
 		MaxError: 16 * time.Second, EstError: 16 * time.Second, TimeConstant: 2}, 700*time.Microsecond), "tsc", 0)
@@ -163,15 +177,9 @@ func TestStatusTextAndJSON(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
 	}
-	js, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(js, &m); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"tick_us", "frequency_ppm", "synchronized", "maxerror_s", "esterror_s", "pending_singleshot_s", "status_flags", "pll_offset_s", "rate_ppm", "tai_offset_s", "clocksource", "state", "verdict"} {
+	m := jsonFields(t, s)
+	for _, k := range []string{"tick_us", "frequency_ppm", "synchronized", "maxerror_s", "esterror_s", "pending_singleshot_s", "status_flags", "pll_offset_s", "rate_ppm", "tai_offset_s", "clocksource", "state", "verdict",
+		"frequency_raw", "status_raw", "pending_singleshot_us", "pll_offset_ns"} { // .ci/run reads these too {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
@@ -198,14 +206,7 @@ func TestStatusMachine(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
 	}
-	js, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(js, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := jsonFields(t, s)
 	if m["virtualization"] != "qemu" || m["container"] != "none" || len(m["phcs"].([]any)) != 2 {
 		t.Errorf("JSON: virtualization %v container %v phcs %v", m["virtualization"], m["container"], m["phcs"])
 	}
