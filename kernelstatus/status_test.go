@@ -179,7 +179,7 @@ func TestStatusTextAndJSON(t *testing.T) {
 	}
 	m := jsonFields(t, s)
 	for _, k := range []string{"tick_us", "frequency_ppm", "synchronized", "maxerror_s", "esterror_s", "pending_singleshot_s", "status_flags", "pll_offset_s", "rate_ppm", "tai_offset_s", "clocksource", "state", "verdict",
-		"frequency_raw", "status_raw", "pending_singleshot_us", "pll_offset_ns"} { // .ci/run reads these too {
+		"frequency_raw", "status_raw", "pending_singleshot_us", "pll_offset_ns"} { // .ci/run reads these too
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
