@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"slewd/foreign"
 )
 
 // stateMark is chronyc's one-letter column, for the eye.
@@ -234,4 +236,52 @@ func TimeLeft(s float64) string {
 		return fmt.Sprintf("%.1f min", s/60)
 	}
 	return fmt.Sprintf("%.1f h", s/3600)
+}
+
+// TrackingLine is a running daemon's tracking in one line (`slewd status`):
+// version, synchronized or not, the offset and its bound, the slew, the
+// sources and the reference.
+func TrackingLine(t Tracking) string {
+	s := "slewd " + t.Daemon.Version
+	if t.Daemon.DryRun {
+		s += " (dry run)"
+	}
+	sync := "not synchronized"
+	if t.Synchronized {
+		sync = "synchronized"
+	}
+	s += ": " + sync + ", offset now " + SignedSeconds(t.CorrectionS)
+	if t.ErrorBoundS != nil {
+		s += " ± " + UnsignedSeconds(*t.ErrorBoundS)
+	}
+	if t.Slewing && t.SlewEnd != nil {
+		verb := ", slewing for "
+		if t.Daemon.DryRun {
+			verb = ", would slew for "
+		}
+		s += verb + TimeLeft(t.SlewLeftS)
+	}
+	s += fmt.Sprintf(", %d sources agree", t.Sources)
+	if r := t.Reference; r != nil {
+		s += ", reference " + r.Name
+	}
+	return s
+}
+
+// ForeignLine says in one line what other programs did to the clock
+// (`slewd status`): counts, and the last change with what slewd did and
+// who likely did it. f.Last must be set.
+func ForeignLine(f *foreign.Tally, now time.Time) string {
+	l := f.Last
+	what := l.Kind
+	switch {
+	case l.Step < 0:
+		what = fmt.Sprintf("set back by %v", (-l.Step).Round(time.Microsecond))
+	case l.Step > 0:
+		what = fmt.Sprintf("set forward by %v", l.Step.Round(time.Microsecond))
+	case l.Suspend > 0:
+		what = fmt.Sprintf("resumed after %v suspended", l.Suspend.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%d steps by other programs (%d back, %d undone), %d suspends, %d slews; the last %s ago: %s, %s; culprit: %s",
+		f.Steps, f.Backward, f.Undone, f.Suspends, f.Slews, now.Sub(l.Time).Round(time.Second), what, l.Action, l.Culprit)
 }

@@ -64,3 +64,33 @@ func TestTrackingAndSourcesText(t *testing.T) {
 		}
 	}
 }
+
+func TestForeignLine(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f := &foreign.Tally{Steps: 3, Backward: 2, Undone: 2, Last: &foreign.Event{Time: now.Add(-90 * time.Second), Kind: "step",
+		Step: -5 * time.Second, Action: "undone: stepped forward by 5s", Culprit: "VMware Tools (vmtoolsd runs)"}}
+	got := ForeignLine(f, now)
+	for _, want := range []string{"3 steps by other programs (2 back, 2 undone)", "the last 1m30s ago", "set back by 5s", "undone: stepped forward by 5s", "culprit: VMware Tools"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	f.Last = &foreign.Event{Time: now, Kind: "suspend", Suspend: time.Hour, Action: "re-measuring at once", Culprit: "unknown"}
+	if got := ForeignLine(f, now); !strings.Contains(got, "resumed after 1h0m0s suspended") {
+		t.Errorf("suspend: %q", got)
+	}
+}
+
+func TestTrackingLine(t *testing.T) {
+	end := time.Date(2026, 12, 1, 12, 5, 0, 0, time.UTC)
+	tr := Tracking{Synchronized: true, CorrectionS: -0.0042, ErrorBoundS: f64(0.00123), Slewing: true, SlewEnd: &end, SlewLeftS: 300,
+		Sources: 3, Reference: &Reference{Name: "ntp1"}}
+	tr.Daemon.Version = "1.2"
+	if got, want := TrackingLine(tr), "slewd 1.2: synchronized, offset now -4.200ms ± 1.230ms, slewing for 5.0 min, 3 sources agree, reference ntp1"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	tr.Daemon.DryRun, tr.Synchronized, tr.ErrorBoundS, tr.Reference = true, false, nil, nil
+	if got, want := TrackingLine(tr), "slewd 1.2 (dry run): not synchronized, offset now -4.200ms, would slew for 5.0 min, 3 sources agree"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"slewd/control"
-	"slewd/foreign"
+	"slewd/kernelstatus"
 )
 
 // daemonStatus is `slewd status`'s view of the daemon: what its control
@@ -25,7 +25,7 @@ type daemonStatus struct {
 // statusWithDaemon is what `slewd status --json` prints: the kernel's
 // fields, and the daemon's under "daemon".
 type statusWithDaemon struct {
-	kernelStatus
+	kernelstatus.Status
 	Daemon daemonStatus `json:"daemon"`
 }
 
@@ -50,12 +50,12 @@ func askDaemonStatus(ctx context.Context, socket string) daemonStatus {
 }
 
 // printStatus prints the kernel's status and the daemon's view.
-func printStatus(c *cli.Context, st kernelStatus) error {
+func printStatus(c *cli.Context, st kernelstatus.Status) error {
 	d := askDaemonStatus(c.Context, c.String("control-socket"))
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, statusWithDaemon{st, d})
 	}
-	writeStatusText(c.App.Writer, st)
+	kernelstatus.WriteText(c.App.Writer, st)
 	writeDaemonText(c.App.Writer, d)
 	return nil
 }
@@ -67,49 +67,9 @@ func writeDaemonText(w io.Writer, d daemonStatus) {
 	case t == nil:
 		fmt.Fprintf(w, "daemon:        running, but: %s\n", d.Error)
 	default:
-		s := "slewd " + t.Daemon.Version
-		if t.Daemon.DryRun {
-			s += " (dry run)"
-		}
-		sync := "not synchronized"
-		if t.Synchronized {
-			sync = "synchronized"
-		}
-		s += ": " + sync + ", offset now " + control.SignedSeconds(t.CorrectionS)
-		if t.ErrorBoundS != nil {
-			s += " ± " + control.UnsignedSeconds(*t.ErrorBoundS)
-		}
-		if t.Slewing && t.SlewEnd != nil {
-			verb := ", slewing for "
-			if t.Daemon.DryRun {
-				verb = ", would slew for "
-			}
-			s += verb + control.TimeLeft(t.SlewLeftS)
-		}
-		s += fmt.Sprintf(", %d sources agree", t.Sources)
-		if r := t.Reference; r != nil {
-			s += ", reference " + r.Name
-		}
-		fmt.Fprintf(w, "daemon:        %s (slewd tracking, slewd sources)\n", s)
+		fmt.Fprintf(w, "daemon:        %s (slewd tracking, slewd sources)\n", control.TrackingLine(*t))
 		if f := t.Foreign; f != nil && f.Last != nil {
-			fmt.Fprintf(w, "foreign:       %s\n", lastForeign(f, time.Now()))
+			fmt.Fprintf(w, "foreign:       %s\n", control.ForeignLine(f, time.Now()))
 		}
 	}
-}
-
-// lastForeign says in one line what other programs did to the clock:
-// counts, and the last change with what slewd did and who likely did it.
-func lastForeign(f *foreign.Tally, now time.Time) string {
-	l := f.Last
-	what := l.Kind
-	switch {
-	case l.Step < 0:
-		what = fmt.Sprintf("set back by %v", (-l.Step).Round(time.Microsecond))
-	case l.Step > 0:
-		what = fmt.Sprintf("set forward by %v", l.Step.Round(time.Microsecond))
-	case l.Suspend > 0:
-		what = fmt.Sprintf("resumed after %v suspended", l.Suspend.Round(time.Millisecond))
-	}
-	return fmt.Sprintf("%d steps by other programs (%d back, %d undone), %d suspends, %d slews; the last %s ago: %s, %s; culprit: %s",
-		f.Steps, f.Backward, f.Undone, f.Suspends, f.Slews, now.Sub(l.Time).Round(time.Second), what, l.Action, l.Culprit)
 }
