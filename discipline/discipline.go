@@ -465,7 +465,10 @@ func (d *Discipline) shutdown(cause error) error {
 			d.log.Warn("could not restore the frequency", "err", err)
 		}
 	}
-	if err := d.slewer.Release(); err != nil {
+	if d.cfg.MonitorOnly {
+		// Nothing was ever armed, and a monitor does not talk of handing
+		// a correction over.
+	} else if err := d.slewer.Release(); err != nil {
 		return errors.Join(cause, fmt.Errorf("handing the clock back: %w", err))
 	}
 	d.publish(func(s *Snapshot) { s.Stopped = true })

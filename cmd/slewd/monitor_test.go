@@ -89,7 +89,9 @@ func TestMonitorOnlyUnprivileged(t *testing.T) {
 		}
 		err := cmd.Wait()
 		out := log.String()
-		if err != nil || !strings.Contains(out, "monitor_only=true") || !strings.Contains(out, "offset=30") || !strings.Contains(out, "slewd stopped") || strings.Contains(out, "would") {
+		// The server is 30 ms ahead; over loopback on a loaded machine the
+		// measurement is within a few milliseconds of that.
+		if err != nil || !strings.Contains(out, "monitor_only=true") || !offsetNear(out, 30*time.Millisecond, 5*time.Millisecond) || !strings.Contains(out, "slewd stopped") || strings.Contains(out, "would") {
 			t.Errorf("%v: %v; log:\n%s", mode, err, out)
 		}
 		if mode[0] == "--monitor-only=auto" && strings.Count(out, "monitoring only, nothing is corrected") != 1 {
@@ -101,4 +103,14 @@ func TestMonitorOnlyUnprivileged(t *testing.T) {
 			}
 		}
 	}
+}
+
+// offsetNear says whether the log's first offset=DURATION is within tol of want.
+func offsetNear(log string, want, tol time.Duration) bool {
+	_, rest, ok := strings.Cut(log, "offset=")
+	if !ok {
+		return false
+	}
+	d, err := time.ParseDuration(strings.Fields(rest)[0])
+	return err == nil && (d-want).Abs() <= tol
 }
