@@ -227,7 +227,7 @@ func (s *Slewer) SetBaseFrequency(ppm float64) error {
 	}
 	if s.tick != nil && s.tick.active {
 		// The bulk owns tick/freq; the new base takes effect when it ends.
-		s.baseTick, s.baseFreq = tick, freq
+		s.baseTick, s.baseFreq, s.basePPM = tick, freq, ppm
 		s.baseRate = clock.RatePPM(tick, freq) * 1e-6
 		return nil
 	}

@@ -55,6 +55,7 @@ func offsetsReading(o clock.Offsets) foreign.Reading {
 		RealMinusBoot: o.RealMinusMono - o.BootMinusMono,
 		BootMinusMono: o.BootMinusMono,
 		Width:         o.Width,
+		Raw:           o.Raw - o.Width, // about the bracket's start
 	}
 }
 
@@ -85,7 +86,7 @@ func (d *Discipline) lookForeign(woke time.Duration, seen *clock.Offsets) error 
 	now := d.env.Clock.Raw()
 	d.fw.next = now + checkEvery
 	var o clock.Offsets
-	if seen != nil && seen.Raw > d.fw.ownRaw {
+	if seen != nil && seen.Raw-seen.Width > d.fw.ownRaw {
 		o = *seen
 	} else {
 		// No reading, or slewd stepped since it was taken (the ledger
@@ -108,12 +109,20 @@ func (d *Discipline) lookForeign(woke time.Duration, seen *clock.Offsets) error 
 // onForeignStep answers a step or a resume that slewd did not make.
 func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 	now := d.env.Clock.Raw()
-	// Whatever made it, the step wiped the kernel's PLL offset and
-	// singleshot; the pump re-arms at the next control step.
-	d.slewer.Wiped()
-	if c.Step != 0 && c.Suspend == 0 && d.env.Run != nil {
+	if c.Step != 0 {
+		// A step wiped the kernel's PLL offset and singleshot (ntp_clear);
+		// the pump re-arms at the next control step. A resume keeps them.
+		d.slewer.Wiped()
+	}
+	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
+	if dec.Action == foreign.UndoStep && c.Suspend == 0 && d.env.Run != nil {
+		// Only a step back might be `slewd boot`'s, noted in the run
+		// directory: read it only then, off the path of the rest.
 		if s, ok := statefile.OwnStep(d.env.Run, now, c.Step, time.Millisecond); ok {
 			d.log.Info("the clock was stepped by "+s.By+"; not undoing slewd's own step", "step", c.Step)
+			if !d.cfg.DryRun {
+				statefile.ForgetStep(d.env.Run) // used: it cannot match again
+			}
 			d.ControlNow()
 			d.Remeasure()
 			return nil
@@ -130,10 +139,20 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 			f.Forget() // the sources' samples are in the old frame
 		}
 	}
-	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
 	ev := foreign.Event{Kind: "step", Step: c.Step, Suspend: c.Suspend, Action: dec.Did}
 	if c.Suspend > 0 {
 		ev.Kind = "suspend"
+	}
+	if dec.Action == foreign.UndoStep {
+		// The notice's reading may be old by now: if the clock moved again
+		// meanwhile (put right by whoever set it back, say), undo only what
+		// is still missing, never more.
+		more := d.fw.ledger.Observe(offsetsReading(clock.ReadOffsets(d.env.Clock, 1)))
+		dec.StepForward -= more.Step
+		if dec.StepForward <= 0 {
+			dec = foreign.Decision{Action: foreign.Remeasure, Did: "already put right again before slewd could undo it; re-measuring at once"}
+			ev.Action = dec.Did
+		}
 	}
 	if dec.Action == foreign.UndoStep {
 		took, err := d.slewer.StepForward(dec.StepForward)
@@ -272,6 +291,11 @@ func foreignMessage(ev foreign.Event) string {
 func (d *Discipline) stepForwardIfBehind(errorBound time.Duration) error {
 	if d.cfg.StepForwardOver <= 0 {
 		return nil
+	}
+	// A step back by another program not handled yet would look like a
+	// clock that is behind, and be corrected twice: hear of it first.
+	if err := d.lookForeign(d.env.Clock.Raw(), nil); err != nil {
+		return err
 	}
 	_, e := d.slewer.Measure()
 	rem := -e

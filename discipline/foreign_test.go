@@ -277,3 +277,36 @@ func TestPeriodicAgentFightEnds(t *testing.T) {
 	}
 	t.Logf("agent stepped %d times, the last %v after the start; windows %v", len(agentSteps), last-600*time.Second, win.Backward.Windows)
 }
+
+// Another program sets the clock back and puts it right again before
+// the loop gets to the notice of the first step, whose reading is then
+// stale: slewd must not undo a step that is no longer there (it would put
+// the clock a second ahead). The stale notice is posted by hand, as a
+// busy loop would find it.
+func TestForeignStepPutRightBeforeTheUndo(t *testing.T) {
+	m, log, _ := foreignMachine(t, simclock.KernelConfig{}, foreignOn, nil)
+	m.w.At(600*time.Second, func() {
+		m.w.StepRealtime(-time.Second)
+		stale := clock.ReadOffsets(m.p, 1)
+		m.w.StepRealtime(time.Second)
+		m.p.Post(clock.ClockChanged{After: stale, Woke: stale.Raw, Canceled: true})
+	})
+	m.w.Run(600*time.Second + 10*time.Millisecond)
+	if e := m.w.ClockError(); e.Abs() > time.Millisecond {
+		t.Errorf("10 ms after, the clock is %v off; log:\n%s", e, log.String())
+	}
+}
+
+// An NTP reply queued when another program steps the clock back: the
+// step is heard of before the estimate is acted on, and corrected once.
+func TestForeignStepBeforeAQueuedEstimate(t *testing.T) {
+	m, log, _ := foreignMachine(t, simclock.KernelConfig{}, foreignOn, nil)
+	m.w.At(600*time.Second, func() { m.p.Post(fakeTick{}); m.w.StepRealtime(-5 * time.Second) })
+	m.w.Run(600*time.Second + 10*time.Millisecond)
+	if e := m.w.ClockError(); e.Abs() > time.Millisecond {
+		t.Errorf("10 ms after, the clock is %v off; log:\n%s", e, log.String())
+	}
+	if strings.Contains(log.String(), "stepped it forward") {
+		t.Errorf("the step back was also taken for a clock behind:\n%s", log.String())
+	}
+}

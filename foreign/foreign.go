@@ -32,6 +32,9 @@ type Reading struct {
 	// Width bounds the reading's own error: the clocks are read one after
 	// another, so the offsets carry the time between the reads.
 	Width time.Duration
+	// Raw is CLOCK_MONOTONIC_RAW when the reading began (0: unknown): a
+	// reading older than the last one observed says nothing new.
+	Raw time.Duration
 }
 
 // Change is what happened to the clock between two readings, less what
@@ -102,6 +105,10 @@ func (l *Ledger) Own(step time.Duration) {
 func (l *Ledger) Observe(r Reading) Change {
 	if !l.set {
 		l.Reset(r)
+		return Change{}
+	}
+	if r.Raw != 0 && r.Raw < l.last.Raw {
+		// Taken before the last one: what it shows is counted already.
 		return Change{}
 	}
 	tol := max(minTolerance, 2*(r.Width+l.last.Width))

@@ -223,3 +223,22 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// A reading taken before the last one observed (a change notice handled
+// after the once-a-second look) adds nothing: its change is counted.
+func TestLedgerIgnoresOlderReadings(t *testing.T) {
+	var l Ledger
+	r0 := Reading{RealMinusBoot: 100 * time.Second, Raw: time.Second}
+	l.Observe(r0)
+	stepped := Reading{RealMinusBoot: 95 * time.Second, Raw: 3 * time.Second}
+	if c := l.Observe(stepped); c.Step != -5*time.Second {
+		t.Fatalf("the step: %+v", c)
+	}
+	older := Reading{RealMinusBoot: 95 * time.Second, Raw: 2 * time.Second}
+	if c := l.Observe(older); !c.None() {
+		t.Errorf("an older reading reported %+v", c)
+	}
+	if c := l.Observe(Reading{RealMinusBoot: 95 * time.Second, Raw: 4 * time.Second}); !c.None() {
+		t.Errorf("after the older reading: %+v", c)
+	}
+}

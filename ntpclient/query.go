@@ -179,9 +179,10 @@ func classify(p queryParams, resp *ntp.Response, err error, before, after clock.
 		}
 		return r
 	}
-	if steppedDuring(before, after) {
+	if steppedDuring(before, after) || !stampsWithin(resp.Timestamps.ClientXmit, resp.Timestamps.ClientRecv, before, after) {
 		// Another program (or slewd) stepped the clock between the
-		// readings: t1 and t4 are on different scales.
+		// readings, or stepped it and back while the request was out:
+		// t1 and t4 are on different scales.
 		r.kind, r.detail = replyBad, "the clock was stepped during the exchange: sample discarded"
 		return r
 	}
@@ -232,4 +233,13 @@ func steppedDuring(a, b clock.Reading) bool {
 	}
 	slack := time.Duration(0.11*float64(span)) + a.Width + b.Width + time.Microsecond
 	return (b.RealMinusRaw() - a.RealMinusRaw()).Abs() > slack
+}
+
+// stampsWithin says whether the exchange's local stamps lie in order
+// between the readings taken around it. A step and its undo both inside
+// the exchange leave the readings agreeing, but put t1 or t4 outside
+// them (or t4 before t1).
+func stampsWithin(t1, t4 time.Time, a, b clock.Reading) bool {
+	slack := a.Width + b.Width + time.Microsecond
+	return !t4.Before(t1) && !t1.Before(a.Real.Add(-slack)) && !t4.After(b.Real.Add(slack))
 }

@@ -30,3 +30,25 @@ func TestSteppedDuring(t *testing.T) {
 		}
 	}
 }
+
+func TestStampsWithin(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	a := clock.Reading{Real: base, Width: time.Microsecond}
+	b := clock.Reading{Real: base.Add(10 * time.Millisecond), Width: time.Microsecond}
+	ms := time.Millisecond
+	for _, tt := range []struct {
+		name   string
+		t1, t4 time.Time
+		want   bool
+	}{
+		{"inside", base.Add(ms), base.Add(9 * ms), true},
+		{"t4 stamped while the clock was back 5 s", base.Add(ms), base.Add(9*ms - 5*time.Second), false},
+		{"t1 stamped while the clock was back", base.Add(ms - 5*time.Second), base.Add(9 * ms), false},
+		{"t4 after the reading after", base.Add(ms), base.Add(20 * ms), false},
+		{"t4 before t1", base.Add(5 * ms), base.Add(4 * ms), false},
+	} {
+		if got := stampsWithin(tt.t1, tt.t4, a, b); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

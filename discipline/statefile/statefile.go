@@ -244,3 +244,9 @@ func OwnStep(st adjtime.Store, raw, step, tol time.Duration) (Step, bool) {
 	}
 	return s, true
 }
+
+// ForgetStep clears the step note once a daemon has taken it for slewd's
+// own, so that it cannot match a later change too.
+func ForgetStep(st adjtime.Store) error {
+	return st.WriteFile(StepFile, []byte("{}\n"))
+}
