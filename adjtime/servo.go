@@ -77,6 +77,16 @@ const (
 	// that model: worst 53 µs instead of 79 µs, for 450 queries a day
 	// instead of 350.
 	wanderTemper = 0.25
+	// priorGate: a bound further than this many of the prior's standard
+	// deviations from it is taken for a disagreement, not a truncation
+	// (a Gaussian passes 3 σ one time in 740). Early on the internet path a
+	// delay floor learnt from two or three samples made bounds too tight
+	// by ms; truncated to them within 6 σ the servo learnt +1317 ppm for
+	// a −15 ppm clock in 12 s (the scenario matrix, KoD, seed 3).
+	priorGate = 3
+	// freqUnknown is the frequency's variance when nothing is known: anything
+	// the kernel can compensate.
+	freqUnknown = 500e-6 * 500e-6
 	// edgeSigma softens the edges of a bound: the path's minimum delay, from
 	// which the bound is measured, is itself an estimate.
 	edgeSigma = 1.5e-6
@@ -89,7 +99,7 @@ var bankWander = []float64{1e-11, 3e-11, 1e-10, 3e-10, 1e-9, 3e-9, 1e-8, 3e-8, 1
 // NewServo returns a servo that has seen no estimate yet.
 func NewServo(cfg ServoConfig) *Servo {
 	s := &Servo{}
-	pff := sq(500e-6) // unknown: anything the kernel can compensate
+	pff := freqUnknown
 	if cfg.FreqKnown {
 		pff = sq(5e-6)
 	}
@@ -135,7 +145,7 @@ func (s *Servo) Update(raw, phase, half time.Duration) float64 {
 	for i := range s.bank {
 		k := &s.bank[i]
 		k.predict(dt)
-		like := k.update(z, h, s.n)
+		like := k.update(z, h, dt, s.n)
 		// While the frequency is still being learned every model is
 		// surprised, the fast-wandering ones least: no scoring yet.
 		if s.n > warmup {
@@ -166,24 +176,34 @@ func (k *kalman) predict(dt float64) {
 // update takes z known to be within about ±h of the phase, and returns
 // the log of how likely the filter found it. The bound's edges are soft
 // (edgeSigma): the path's minimum delay is itself only estimated.
-func (k *kalman) update(z, h float64, n int) float64 {
+func (k *kalman) update(z, h, dt float64, n int) float64 {
 	mu, v := k.theta, k.p[0][0]
 	sd := math.Sqrt(v)
 	// Where both the prior and the bound have mass, for the quadrature.
 	lo := math.Max(mu-7*sd, z-h-5*edgeSigma)
 	hi := math.Min(mu+7*sd, z+h+5*edgeSigma)
-	if n < 3 || hi-lo <= 0 || math.Abs(z-mu) > h+6*sd+6*edgeSigma {
+	if n < 3 || hi-lo <= 0 || math.Abs(z-mu) > h+priorGate*sd+6*edgeSigma {
 		// Early, or the bound and the prior disagree (the path changed, the
-		// prior was wrong): take the measurement as Gaussian.
+		// prior was wrong, the bound was too tight): take the measurement
+		// as Gaussian. Truncating the prior to the far edge of a box it
+		// hardly reaches would leave it sure of that edge, and through the
+		// covariance sure of a frequency learnt from it.
 		r := h*h/3 + edgeSigma*edgeSigma
 		innov := z - mu
 		sv := v + r
 		if n >= 3 && math.Abs(innov) > 20*math.Sqrt(sv) && math.Abs(innov) > 1e-3 {
 			// Far beyond any noise: the servers' time moved (a new source,
-			// a step upstream). Start the phase over; keep the frequency.
+			// a step upstream), or the frequency is wrong by innov/dt (it
+			// was learnt from bounds that were too tight). Start the phase
+			// over; keep the frequency, but no surer than either allows, so
+			// that the next polls relearn a wrong one instead of taking
+			// every poll's innovation for a jump.
 			k.theta = z
 			k.p[0][0] = r
 			k.p[0][1], k.p[1][0] = 0, 0
+			if dt > 0 {
+				k.p[1][1] = max(k.p[1][1], min(sq(innov/dt), freqUnknown))
+			}
 			return jumpLike // says nothing about which model is right
 		}
 		k0, k1 := v/sv, k.p[1][0]/sv

@@ -141,8 +141,58 @@ func TestServoSampleJustOutsideTheBound(t *testing.T) {
 	k := kalman{q: 1e-22, p: [2][2]float64{{sq(0.3e-6), 0}, {0, sq(1e-9)}}}
 	for _, z := range []float64{10e-6, 11.5e-6, 13e-6} {
 		kk := k
-		if like := kk.update(z, 1e-6, 100); like < minLike || math.IsNaN(kk.theta) {
+		if like := kk.update(z, 1e-6, 0, 100); like < minLike || math.IsNaN(kk.theta) {
 			t.Errorf("z %v µs: score %v, theta %v", z*1e6, like, kk.theta)
 		}
+	}
+}
+
+// A bound far beyond what the prior allows is a disagreement (the bound
+// was too tight: a path's delay floor is not known from two or three
+// samples), not a truncation: truncated to the edge of a box it hardly
+// reached, the prior became surer of that edge than the prior and the bound
+// together allow, and through the covariance sure of a frequency learnt
+// from samples 2 s apart.
+func TestServoDoubtsABoundFarFromThePrior(t *testing.T) {
+	k := kalman{q: 1e-18, p: [2][2]float64{{sq(0.3e-3), 0}, {0, sq(400e-6)}}}
+	k.predict(2) // the next burst: the phase within ±0.85 ms
+	v, z, h := k.p[0][0], 6e-3, 1e-3
+	k.update(z, h, 2, 10)
+	sd := math.Sqrt(k.p[0][0])
+	t.Logf("phase %.3f ± %.3f ms, frequency %.0f ± %.1f ppm", k.theta*1e3, sd*1e3, k.phi*1e6, math.Sqrt(k.p[1][1])*1e6)
+	// Both as Gaussians (the bound as uniform): what they allow together.
+	both := 1 / math.Sqrt(1/v+3/(h*h))
+	if sd < 0.9*both {
+		t.Errorf("a sample %.1f σ from the prior left the phase ±%.3f ms; the prior and the bound together allow ±%.3f ms",
+			(z-h)/math.Sqrt(v), sd*1e3, both*1e3)
+	}
+}
+
+// A frequency the servo is wrongly sure of shows as a jump of the same size
+// every poll: taking each for a step of the servers' time and keeping the
+// frequency, the servo stayed 1130 ppm off for 20 minutes (the scenario
+// matrix, internet path, KoD, seed 3).
+func TestServoRelearnsAFrequencyItWasWronglySureOf(t *testing.T) {
+	tr := &phaseTrack{rng: rand.New(rand.NewPCG(9, 10)), freq: 1130e-6}
+	s := NewServo(ServoConfig{FreqPPM: 1130, FreqKnown: true})
+	raw := time.Duration(0)
+	for i := 0; i < 20; i++ {
+		tr.feed(s, raw, 20e-6)
+		tr.advance(64)
+		raw += 64 * time.Second
+	}
+	// Sure of 1130 ppm, where the truth is now −15 ppm (as if learnt from
+	// bounds too tight).
+	tr.freq = -15e-6
+	for i := 0; i < 10; i++ {
+		tr.feed(s, raw, 20e-6)
+		tr.advance(64)
+		raw += 64 * time.Second
+	}
+	if f := s.FreqPPM(); math.Abs(f+15) > 1 {
+		t.Errorf("10 polls on, the frequency is %.1f ppm, want −15", f)
+	}
+	if e := tr.errorOf(s, raw); math.Abs(e) > 1e-3 {
+		t.Errorf("10 polls on, the phase is off by %v", time.Duration(e*1e9))
 	}
 }

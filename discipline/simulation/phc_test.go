@@ -38,8 +38,10 @@ func TestSimulatePHCWins(t *testing.T) {
 	}
 	ntpRMS, ntpMax := *ntp.RMSErrorAfter1hS, *ntp.MaxAbsErrorAfter1hS
 	phcRMS, phcMax := *with.RMSErrorAfter1hS, *with.MaxAbsErrorAfter1hS
-	t.Logf("after 1 h: NTP only RMS %.1f µs max %.1f µs; with the PHC RMS %.2f µs max %.2f µs (converged after %.0f s vs %.0f s)",
-		ntpRMS*1e6, ntpMax*1e6, phcRMS*1e6, phcMax*1e6, *with.ConvergedAfterS, *ntp.ConvergedAfterS)
+	// (Within 1 ms the far servers alone need not converge at all: their
+	// asymmetry is 0.5 ms and their noise ms.)
+	t.Logf("after 1 h: NTP only RMS %.1f µs max %.1f µs; with the PHC RMS %.2f µs max %.2f µs (converged within 1 ms after %s vs %s)",
+		ntpRMS*1e6, ntpMax*1e6, phcRMS*1e6, phcMax*1e6, fmtS(with.ConvergedAfterS), fmtS(ntp.ConvergedAfterS))
 	if phcMax > 10e-6 || phcRMS*20 > ntpRMS {
 		t.Errorf("with the PHC: RMS %.2f µs, max %.2f µs; want max ≤ 10 µs and RMS 20× below NTP's %.1f µs", phcRMS*1e6, phcMax*1e6, ntpRMS*1e6)
 	}
