@@ -42,6 +42,9 @@ func newApp() *cli.App {
 			"(Dovecot, Postfix) never see it go back. `slewd boot` steps it once, at boot.",
 		EnableBashCompletion: true,
 		Suggest:              true,
+		// urfave/cli adds --help only with its own help command, which
+		// helpCommand replaces; without it `slewd --help` is a usage error.
+		Flags: []cli.Flag{cli.HelpFlag},
 		// main prints errors and picks the exit code; tests run the app in-process.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Metadata:       map[string]any{},
