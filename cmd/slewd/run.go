@@ -44,7 +44,7 @@ func init() {
 			&cli.DurationFlag{Name: "max-offset", Value: 1000 * time.Second, EnvVars: []string{"SLEWD_MAX_OFFSET"},
 				Usage: "do not slew an offset larger than this (it would take hours); log what to do instead"},
 			&cli.Float64Flag{Name: "max-slew-rate", Value: adjtime.KernelMaxRatePPM, EnvVars: []string{"SLEWD_MAX_SLEW_RATE"},
-				Usage: "fastest slew in ppm (default: the kernel's limit, 100500); down to 500 for programs that dislike fast timers"},
+				DefaultText: "the kernel's limit, 100500", Usage: "fastest slew in ppm; down to 500 for programs that dislike fast timers"},
 			&cli.StringFlag{Name: "slew-method", Value: "pll", EnvVars: []string{"SLEWD_SLEW_METHOD"},
 				Usage: "pll (pump the kernel PLL: crash-safe) or tick (bias the tick with a journal, as chrony does)"},
 			&cli.DurationFlag{Name: "sync-threshold", Value: 10 * time.Millisecond, EnvVars: []string{"SLEWD_SYNC_THRESHOLD"},
