@@ -240,6 +240,9 @@ func manPage(app *cli.App) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// urfave/cli writes `--flag=""` for every flag that takes a value, as
+	// if "" were its default; the usage already ends with the default.
+	page = strings.ReplaceAll(page, `\fP="": `, `\fP: `)
 	if i, j := strings.Index(page, ".SH SYNOPSIS\n"), strings.Index(page, ".SH DESCRIPTION\n"); i >= 0 && j > i {
 		page = page[:i] + manSynopsis(app) + "\n\n" + page[j:]
 	}

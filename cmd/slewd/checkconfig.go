@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -133,10 +134,21 @@ func printEffective(w io.Writer, c *cli.Context, lc *loadedConfig, cfg ntpclient
 		default:
 			vals = []string{c.String(name)}
 		}
+		if name == "control-socket" && c.String(name) == "" {
+			// Empty means slewd.sock in the run directory: say which.
+			vals = []string{controlSocketPath(c)}
+			origin += " (RUN-DIR/slewd.sock)"
+		}
 		if len(vals) == 0 {
-			line("# "+name+" (none)", origin)
+			vals = []string{""}
 		}
 		for _, v := range vals {
+			if meaning := defaultMeaning(f); origin == "default" && meaning != "" && (v == "" || v == "0") {
+				// A zero that stands for something else (min-sources 0 is a
+				// majority): print what, not the zero.
+				line("# "+name+" ("+meaning+")", origin)
+				continue
+			}
 			if v == "" {
 				line("# "+name+" (none)", origin)
 				continue
@@ -144,4 +156,18 @@ func printEffective(w io.Writer, c *cli.Context, lc *loadedConfig, cfg ntpclient
 			line(name+" "+v, origin)
 		}
 	}
+}
+
+// defaultMeaning is a flag's DefaultText, what its zero value stands for
+// (as its --help says), or "" if it has none.
+func defaultMeaning(f cli.Flag) string {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return ""
+	}
+	dt := v.Elem().FieldByName("DefaultText")
+	if !dt.IsValid() || dt.Kind() != reflect.String {
+		return ""
+	}
+	return dt.String()
 }

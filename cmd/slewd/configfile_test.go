@@ -149,3 +149,28 @@ func TestShippedConfig(t *testing.T) {
 		}
 	}
 }
+
+// check-config prints what a default that is empty or zero stands for,
+// not the empty value or the zero.
+func TestCheckConfigDefaultsMeaning(t *testing.T) {
+	out, stderr, code := runApp("check-config", "--config", "", "--run-dir", "/x/run", "192.0.2.1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, re := range []string{
+		`control-socket /x/run/slewd\.sock +# default \(RUN-DIR/slewd\.sock\)`,
+		`# min-sources \(1 with one server, else a majority\) +# default`,
+		`# user \(stay root\) +# default`,
+		`# keyfile \(none\) +# default`,
+	} {
+		if !matchLine(out, re) {
+			t.Errorf("no line %q in\n%s", re, out)
+		}
+	}
+	if strings.Contains(out, "min-sources 0") || strings.Contains(out, "control-socket (none)") {
+		t.Errorf("a zero printed for a default that means something else:\n%s", out)
+	}
+	if out, _, _ := runApp("check-config", "--config", "", "--min-sources", "2", "192.0.2.1", "192.0.2.2"); !matchLine(out, `min-sources 2 +# command line`) {
+		t.Errorf("min-sources given:\n%s", out)
+	}
+}

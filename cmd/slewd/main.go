@@ -37,11 +37,15 @@ func newApp() *cli.App {
 		Name:    "slewd",
 		Usage:   "keep the clock right without ever moving it backwards",
 		Version: version,
-		Description: "slewd disciplines CLOCK_REALTIME from NTP servers by slewing only, as fast\n" +
-			"as the kernel allows (10.05 %), so programs that die when time goes back\n" +
-			"(Dovecot, Postfix) never see it go back. `slewd boot` steps it once, at boot.",
+		Description: "slewd disciplines CLOCK_REALTIME from NTP servers by slewing, as fast as\n" +
+			"the kernel allows (10.05 %), and by stepping only forward, so programs that\n" +
+			"die when time goes back (Dovecot, Postfix) never see it go back.\n" +
+			"`slewd boot` sets it once, at boot.",
 		EnableBashCompletion: true,
 		Suggest:              true,
+		// urfave/cli adds --help only with its own help command, which
+		// helpCommand replaces; without it `slewd --help` is a usage error.
+		Flags: []cli.Flag{cli.HelpFlag},
 		// main prints errors and picks the exit code; tests run the app in-process.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Metadata:       map[string]any{},

@@ -108,3 +108,21 @@ func TestSimulateBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// `slewd --help` and `-h` show the commands and exit 0, as docs/deploy.md's
+// exit-status table says; so do `slewd help` and a command's --help.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {}, {"run", "--help"}, {"help", "run"}} {
+		stdout, stderr, code := runApp(args...)
+		if code != 0 || stderr != "" {
+			t.Errorf("slewd %q: exit %d, stderr %q; want 0 and nothing", args, code, stderr)
+		}
+		want := "COMMANDS:"
+		if len(args) > 0 && (args[0] == "run" || len(args) > 1) {
+			want = "slewd run - "
+		}
+		if !strings.Contains(stdout, want) || (want == "COMMANDS:" && !strings.Contains(stdout, "check-config")) {
+			t.Errorf("slewd %q printed %q; want the help (%q)", args, stdout, want)
+		}
+	}
+}

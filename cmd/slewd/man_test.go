@@ -183,7 +183,7 @@ const manFiles = "\n.SH FILES\n" +
 	".TP\n/run/slewd/slewd.sock\nthe control socket (\\fBslewd sources\\fP, \\fBtracking\\fP, \\fBburst\\fP)\n" +
 	".TP\n/run/systemd/timesync/synchronized\ntouched when the clock is synchronized (time-sync.target, systemd\\-time\\-wait\\-sync)\n" +
 	".TP\n/proc/sys/kernel/random/boot_id\nread: a slew journal from another boot is not applied\n" +
-	".TP\nslewd.service, slewd\\-boot.service, slewd\\-wait.service\nthe systemd units (/etc/systemd/system after make install, /lib/systemd/system from a package)\n" +
+	".TP\nslewd.service, slewd\\-boot.service, slewd\\-wait.service\nthe systemd units (/usr/local/lib/systemd/system after make install, /usr/lib/systemd/system from the package)\n" +
 	".TP\n/etc/init.d/slewd\nthe init script for systems without systemd\n" +
 	".TP\n/usr/local/share/bash\\-completion/completions/slewd, /usr/local/share/zsh/site\\-functions/_slewd\nbash and zsh completion (make install; a package puts them under /usr/share)\n"
 

@@ -28,7 +28,8 @@ func init() {
 		&cli.DurationFlag{Name: "interval", Value: ntpclient.DefaultBurstInterval, EnvVars: []string{"SLEWD_QUERY_INTERVAL"},
 			Usage: "time between queries to one server (servers that rate-limit drop faster queries)"},
 		&cli.DurationFlag{Name: "deadline", EnvVars: []string{"SLEWD_QUERY_DEADLINE"},
-			Usage: "give up after this long (default: enough for all the samples)"},
+			DefaultText: "enough for all the samples",
+			Usage:       "give up after this long"},
 		&cli.BoolFlag{Name: "json", EnvVars: []string{"SLEWD_JSON"}, Usage: "print one JSON object (for scripts)"},
 		&cli.StringFlag{Name: "log-level", Value: "error", EnvVars: []string{"SLEWD_LOG_LEVEL"}, Usage: "debug, info, warn or error (to stderr)"},
 	)

@@ -29,7 +29,7 @@ const (
 func init() {
 	register(10, &cli.Command{
 		Name:      "run",
-		Usage:     "run the daemon: poll NTP servers (and PHCs) and correct the clock by slewing only",
+		Usage:     "run the daemon: poll NTP servers (and PHCs) and correct the clock by slewing, stepping only forward",
 		ArgsUsage: "[SERVER...]",
 		Description: "Polls the servers, rejects falsetickers, and slews CLOCK_REALTIME (never\n" +
 			"back) as fast as the kernel allows: tick ±10 % plus frequency, 54 s in\n" +
@@ -39,12 +39,12 @@ func init() {
 			"A clock behind by more than --step-forward-over is stepped forward (that\n" +
 			"harms no program); a step back by another program is undone at once\n" +
 			"(--undo-foreign-steps), and other programs' slews are taken back.\n" +
-			"An offset beyond --max-offset is not slewed: use `slewd boot` to step once.",
+			"An offset beyond --max-offset is neither slewed nor stepped: use `slewd boot`.",
 		Flags: append(clientFlags(),
 			&cli.DurationFlag{Name: "max-offset", Value: 1000 * time.Second, EnvVars: []string{"SLEWD_MAX_OFFSET"},
 				Usage: "do not slew an offset larger than this (it would take hours); log what to do instead"},
 			&cli.Float64Flag{Name: "max-slew-rate", Value: adjtime.KernelMaxRatePPM, EnvVars: []string{"SLEWD_MAX_SLEW_RATE"},
-				Usage: "fastest slew in ppm (default: the kernel's limit, 100500); down to 500 for programs that dislike fast timers"},
+				DefaultText: "the kernel's limit, 100500", Usage: "fastest slew in ppm; down to 500 for programs that dislike fast timers"},
 			&cli.StringFlag{Name: "slew-method", Value: "pll", EnvVars: []string{"SLEWD_SLEW_METHOD"},
 				Usage: "pll (pump the kernel PLL: crash-safe) or tick (bias the tick with a journal, as chrony does)"},
 			&cli.DurationFlag{Name: "sync-threshold", Value: 10 * time.Millisecond, EnvVars: []string{"SLEWD_SYNC_THRESHOLD"},
@@ -65,7 +65,7 @@ func init() {
 			&cli.BoolFlag{Name: "undo-foreign-steps", Value: true, EnvVars: []string{"SLEWD_UNDO_FOREIGN_STEPS"},
 				Usage: "when another program sets the clock back (a hypervisor agent, ntpdate), step it forward again at once, so no program sees time go back; false leaves the step and slews"},
 			&cli.DurationFlag{Name: "step-forward-over", Value: time.Second, EnvVars: []string{"SLEWD_STEP_FORWARD_OVER"},
-				Usage: "a clock behind true time by more than this (a resumed VM) is stepped forward once and the rest slewed; 0 never steps"},
+				Usage: "a clock behind true time by more than this (a resumed VM) is stepped forward once and the rest slewed; 0 never steps; behind by more than --max-offset, it is not corrected (run slewd boot)"},
 			logFormatFlag(),
 		),
 		Action: runAction,

@@ -62,7 +62,7 @@ func init() {
 			&cli.BoolFlag{Name: "server-names", Usage: "give the servers to the daemon by DNS name (ntp1.example, ...) instead of by address"},
 			&cli.DurationFlag{Name: "dns-fail-for", Usage: "the servers' names fail to resolve for this long (implies --server-names; 0: never)"},
 			&cli.DurationFlag{Name: "dns-fail-at", Usage: "virtual time the --dns-fail-for failure starts"},
-			&cli.StringFlag{Name: "leap-second", Usage: "the servers announce a leap second, `insert` or `delete`, and take it at --leap-at (2026-12-31 23:59:60 UTC); errors are then against UTC"},
+			&cli.StringFlag{Name: "leap-second", Usage: "the servers announce a leap second (`insert|delete`) and take it at --leap-at (2026-12-31 23:59:60 UTC); errors are then against UTC"},
 			&cli.DurationFlag{Name: "leap-at", Value: 15 * time.Minute, Usage: "virtual time of the --leap-second midnight"},
 			&cli.IntFlag{Name: "leap-ignorers", Usage: "how many of the honest servers neither announce nor take the leap second"},
 			&cli.DurationFlag{Name: "converge-within", Value: time.Millisecond, Usage: "the |error| that counts as converged in the figures"},

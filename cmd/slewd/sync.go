@@ -40,7 +40,7 @@ func init() {
 			&cli.IntFlag{Name: "samples", Value: 4, EnvVars: []string{"SLEWD_SYNC_SAMPLES"}, Usage: "queries per server (1 to 8)"},
 			&cli.DurationFlag{Name: "interval", Value: 2 * time.Second, EnvVars: []string{"SLEWD_SYNC_INTERVAL"},
 				Usage: "time between queries to one server (ntpd's \"restrict limited\" drops faster ones)"},
-			&cli.DurationFlag{Name: "deadline", Usage: "give up after this long (default: enough for all the samples)"},
+			&cli.DurationFlag{Name: "deadline", DefaultText: "enough for all the samples", Usage: "give up after this long"},
 			&cli.BoolFlag{Name: "force", Usage: "slew even when slewd run is keeping the clock"},
 			&cli.DurationFlag{Name: "sync-threshold", Value: boot.DefaultSyncThreshold, EnvVars: []string{"SLEWD_SYNC_THRESHOLD"},
 				Usage: "tell the kernel the clock is synchronized only when the correction left plus the error bound is below this"},
