@@ -16,13 +16,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"slewd/internal/regfile"
@@ -176,33 +173,11 @@ func Parse(data []byte, name string, d Directives) (*File, error) {
 // device named by mistake must not hang or flood the daemon), at most
 // MaxFileSize bytes.
 func ReadFile(path string) ([]byte, error) {
-	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
+	data, err := regfile.ReadTrusted(path, MaxFileSize)
+	if errors.Is(err, regfile.ErrTooLarge) {
+		return nil, fmt.Errorf("%s is too large: a configuration file is at most %d bytes", path, MaxFileSize)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
-	}
-	if err := regfile.CheckTrusted(path, st); err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s is %d bytes: a configuration file is at most %d", path, st.Size(), MaxFileSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s grew beyond %d bytes while being read", path, MaxFileSize)
-	}
-	return data, nil
+	return data, err
 }
 
 type parser struct {
