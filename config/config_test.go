@@ -188,7 +188,7 @@ func TestOnlyRegularFiles(t *testing.T) {
 	}
 	main := write(t, filepath.Join(dir, "main.conf"), "include fifo.conf\n")
 	for path, want := range map[string]string{fifo: "not a regular file", dir: "not a regular file", big: "a configuration file is at most",
-		main: "main.conf:1: include: " + fifo + " is not a regular file"} {
+		main: "main.conf:1: include: open " + fifo + ": not a regular file"} {
 		done := make(chan error, 1)
 		go func() { _, err := Load(path, testDirectives); done <- err }()
 		select {
