@@ -86,38 +86,42 @@ const (
 
 var errNotRegular = errors.New("not a regular file")
 
+// openRegular opens name if it is a regular file.
+func openRegular(fsys fs.FS, name string) (fs.File, fs.FileInfo, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
+	}
+	return f, st, nil
+}
+
 // readFile reads at most limit bytes of a regular file.
 func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
+	f, _, err := openRegular(fsys, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
-	}
 	return io.ReadAll(io.LimitReader(f, limit))
 }
 
 // readTail reads the last limit bytes of a regular file, from the start of
 // a line, when the file can seek; else its first limit bytes.
 func readTail(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
+	f, st, err := openRegular(fsys, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
-	}
 	skipped := false
 	if s, ok := f.(io.Seeker); ok && st.Size() > limit {
 		if _, err := s.Seek(st.Size()-limit, io.SeekStart); err == nil {
