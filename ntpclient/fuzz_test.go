@@ -326,15 +326,7 @@ func FuzzAuthReply(f *testing.F) {
 		conn := &macConn{key: key, clock: &fakeClock{}}
 		conn.damage = func(r []byte) []byte {
 			orig := append([]byte(nil), r...)
-			for i := 0; i+2 < len(flips); i += 3 {
-				if at := int(binary.BigEndian.Uint16(flips[i:])); at < len(r) {
-					r[at] ^= flips[i+2]
-				}
-			}
-			if int(cut) > 0 && int(cut) < len(r) {
-				r = r[:cut]
-			}
-			r = append(r, tail...)
+			r = damageReply(r, flips, int(cut), tail)
 			changed = !bytes.Equal(r, orig)
 			return r
 		}
@@ -350,4 +342,19 @@ func FuzzAuthReply(f *testing.F) {
 			t.Fatalf("unusable reply %d without a reason", r.kind)
 		}
 	})
+}
+
+// damageReply flips the bytes flips names (each 3 bytes: a big-endian
+// offset and an XOR mask), cuts the reply at cut (if inside it) and
+// appends tail: what the reply fuzz targets do to a server's answer.
+func damageReply(r, flips []byte, cut int, tail []byte) []byte {
+	for i := 0; i+2 < len(flips); i += 3 {
+		if at := int(binary.BigEndian.Uint16(flips[i:])); at < len(r) {
+			r[at] ^= flips[i+2]
+		}
+	}
+	if cut > 0 && cut < len(r) {
+		r = r[:cut]
+	}
+	return append(r, tail...)
 }

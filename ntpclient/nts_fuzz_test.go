@@ -357,15 +357,7 @@ func FuzzNTSReply(f *testing.F) {
 		srv.damage = func(r []byte) []byte {
 			authEnd = srv.authEnd
 			orig := append([]byte(nil), r...)
-			for i := 0; i+2 < len(flips); i += 3 {
-				if at := int(binary.BigEndian.Uint16(flips[i:])); at < len(r) {
-					r[at] ^= flips[i+2]
-				}
-			}
-			if int(cut) > 0 && int(cut) < len(r) {
-				r = r[:cut]
-			}
-			r = append(r, tail...)
+			r = damageReply(r, flips, int(cut), tail)
 			n := min(authEnd, len(r))
 			changed = n < authEnd || !bytes.Equal(r[:n], orig[:n])
 			return r
