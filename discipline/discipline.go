@@ -100,7 +100,12 @@ type Env struct {
 	Client Estimator
 	State  adjtime.Store // drift file, slew journal, high-water mark (/var/lib/slewd)
 	Run    adjtime.Store // status file (/run/slewd); nil for none
-	BootID func() string
+	// StepNotes is where `slewd boot` and `slewd sync` note a step just
+	// before making it (statefile.NoteStep), so that it is not taken for a
+	// foreign one; only read, and nil means Run. A monitor-only daemon,
+	// which writes no status file, still reads it.
+	StepNotes adjtime.Store
+	BootID    func() string
 	// MarkSynced touches /run/systemd/timesync/synchronized, which is what
 	// systemd-time-wait-sync and time-sync.target wait for.
 	MarkSynced func() error
@@ -175,6 +180,9 @@ func New(cfg Config, env Env) *Discipline {
 	}
 	if env.Log == nil {
 		env.Log = slog.New(slog.DiscardHandler)
+	}
+	if env.StepNotes == nil {
+		env.StepNotes = env.Run
 	}
 	cfg, env = monitorOnly(cfg, env)
 	return &Discipline{cfg: cfg, env: env, log: env.Log}

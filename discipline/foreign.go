@@ -38,6 +38,7 @@ type foreignWatch struct {
 
 	saidDryStep bool          // a dry run said once that it would step forward
 	ownRaw      time.Duration // RAW of slewd's last own step
+	usedNote    time.Duration // RAW of the step note last taken (ownNotedStep)
 }
 
 // ownStep records a step slewd made in the ledger.
@@ -114,20 +115,10 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 		// the pump re-arms at the next control step. A resume keeps them.
 		d.slewer.Wiped()
 	}
-	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
-	if dec.Action == foreign.UndoStep && c.Suspend == 0 && d.env.Run != nil {
-		// Only a step back might be `slewd boot`'s, noted in the run
-		// directory: read it only then, off the path of the rest.
-		if s, ok := statefile.OwnStep(d.env.Run, now, c.Step, time.Millisecond); ok {
-			d.log.Info("the clock was stepped by "+s.By+"; not undoing slewd's own step", "step", c.Step)
-			if !d.cfg.DryRun {
-				statefile.ForgetStep(d.env.Run) // used: it cannot match again
-			}
-			d.ControlNow()
-			d.Remeasure()
-			return nil
-		}
+	if c.Suspend == 0 && d.ownNotedStep(c.Step, now) {
+		return nil
 	}
+	dec := foreign.Decide(c, foreign.Policy{Undo: d.cfg.UndoForeignSteps, MaxUndo: d.cfg.MaxOffset})
 	if c.Suspend > 0 {
 		// RAW stood still while true time went on: the servo's frame and
 		// the slewer's target move with the time asleep, which the kernel
@@ -175,6 +166,29 @@ func (d *Discipline) onForeignStep(c foreign.Change, woke time.Duration) error {
 	kind := hostinfo.Step
 	d.reportForeign(ev, hostinfo.Observation{Kind: kind, Offset: c.Step, Resumed: c.Suspend > 0}, dec.Advice)
 	return nil
+}
+
+// ownNotedStep says whether a step is the one `slewd boot` or `slewd sync`
+// noted in the run directory just before making it, and if so answers it
+// as slewd's own: it is not undone, reported or counted, whatever its
+// direction, the undo policy or the mode (a monitor reads the note too),
+// and the sources are re-measured. A note is used once.
+func (d *Discipline) ownNotedStep(step, raw time.Duration) bool {
+	if d.env.StepNotes == nil {
+		return false
+	}
+	s, ok := statefile.OwnStep(d.env.StepNotes, raw, step, time.Millisecond)
+	if !ok || s.Raw == d.fw.usedNote {
+		return false
+	}
+	d.fw.usedNote = s.Raw
+	d.log.Info("the clock was stepped by "+s.By+"; slewd's own step, not a foreign one", "step", step)
+	if !d.cfg.DryRun {
+		statefile.ForgetStep(d.env.StepNotes) // used: it cannot match again
+	}
+	d.ControlNow()
+	d.Remeasure()
+	return true
 }
 
 // onForeignSlew reports what another program changed of the kernel's

@@ -162,21 +162,43 @@ func TestStepsForwardWhenBehind(t *testing.T) {
 }
 
 // A step another slewd made (`slewd boot` while the daemon runs), noted in
-// the run directory, is not undone: here the daemon is slewing a clock 5 s
-// ahead when boot steps it back to true time.
-func TestOwnBootStepNotUndone(t *testing.T) {
-	m, log, _ := foreignMachine(t, simclock.KernelConfig{ClockError: 5 * time.Second}, foreignOn, nil)
-	m.w.At(10*time.Second, func() {
-		e := m.w.ClockError()
-		statefile.NoteStep(m.run, statefile.Step{Raw: m.p.Raw(), Step: -e, By: "slewd boot"})
-		m.w.StepRealtime(-e)
-	})
-	m.w.Run(10*time.Second + 100*time.Millisecond)
-	if e := m.w.ClockError(); e.Abs() > time.Millisecond {
-		t.Errorf("slewd boot's step was undone: the clock is %v off", e)
-	}
-	if out := log.String(); !strings.Contains(out, "stepped by slewd boot") || strings.Contains(out, "level=WARN") {
-		t.Errorf("log:\n%s", out)
+// the run directory, is slewd's own whatever its direction, the undo
+// policy or the mode: not undone, not warned of, not counted as foreign.
+func TestOwnBootStepNotForeign(t *testing.T) {
+	noUndo := foreignOn
+	noUndo.UndoForeignSteps = false
+	monitor := foreignOn
+	monitor.MonitorOnly = true
+	for _, tc := range []struct {
+		name       string
+		cfg        discipline.Config
+		clockError time.Duration // before boot steps it to true time
+	}{
+		{"back, while slewing a clock ahead", foreignOn, 5 * time.Second},
+		{"back, undoing turned off", noUndo, 5 * time.Second},
+		{"back, monitor only", monitor, 5 * time.Second},
+		{"forward, under --step-forward-over", foreignOn, -500 * time.Millisecond},
+		{"forward, monitor only", monitor, -3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, log, _ := foreignMachine(t, simclock.KernelConfig{ClockError: tc.clockError}, tc.cfg, nil)
+			m.w.At(2*time.Second, func() {
+				e := m.w.ClockError()
+				statefile.NoteStep(m.run, statefile.Step{Raw: m.p.Raw(), Step: -e, By: "slewd boot"})
+				m.w.StepRealtime(-e)
+			})
+			m.w.Run(2*time.Second + 100*time.Millisecond)
+			if e := m.w.ClockError(); e.Abs() > time.Millisecond {
+				t.Errorf("slewd boot's step was not left as it was: the clock is %v off", e)
+			}
+			out := log.String()
+			if !strings.Contains(out, "stepped by slewd boot") || strings.Contains(out, "level=WARN") {
+				t.Errorf("log:\n%s", out)
+			}
+			if f := m.d.Snapshot().Foreign; f.Steps != 0 || f.Undone != 0 {
+				t.Errorf("slewd boot's step was counted as foreign: %+v", f)
+			}
+		})
 	}
 }
 
