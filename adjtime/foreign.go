@@ -3,6 +3,7 @@ package adjtime
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -74,10 +75,15 @@ func (s *Slewer) inspect(cur clock.KernelState) Interference {
 	if s.cfg.DryRun {
 		return i
 	}
-	busy := s.tick != nil && s.tick.active // the bulk owns tick and frequency
+	// While the tick method's bulk runs, tick and frequency are its bias,
+	// not the drift compensation: compare with what the bias wrote.
+	wantTick, wantFreq := s.tookTick, s.tookFreq
+	if s.tick != nil && s.tick.active {
+		wantTick, wantFreq = s.tick.bulkTick, s.tick.bulkFreq
+	}
 	i.Mode = !owned(cur)
-	i.Tick = !busy && s.baseSet && cur.Tick != s.tookTick
-	i.Frequency = !busy && s.baseSet && cur.FrequencyRaw() != s.tookFreq
+	i.Tick = s.baseSet && cur.Tick != wantTick
+	i.Frequency = s.baseSet && cur.FrequencyRaw() != wantFreq
 	i.Leap = cur.Status.LeapInsert || cur.Status.LeapDelete
 	return i
 }
@@ -85,7 +91,13 @@ func (s *Slewer) inspect(cur clock.KernelState) Interference {
 // takeBack restores what i found changed: the drift compensation, the
 // PLL mode and a leap second nobody should step for.
 func (s *Slewer) takeBack(i Interference) error {
-	if i.Tick || i.Frequency {
+	if (i.Tick || i.Frequency) && s.tick != nil && s.tick.active {
+		// Mid-bulk: the bias again. What the other program's rate slewed
+		// meanwhile is in the next estimate, which re-plans the stop.
+		if _, err := s.apply(tickFreq(s.tick.bulkTick, s.tick.bulkFreq)); err != nil {
+			return fmt.Errorf("taking the clock back: %w", err)
+		}
+	} else if i.Tick || i.Frequency {
 		s.baseSet = false // force SetBaseFrequency to write
 		if err := s.SetBaseFrequency(s.basePPM); err != nil {
 			return fmt.Errorf("taking the clock back: %w", err)
@@ -113,10 +125,12 @@ func (s *Slewer) CheckKernel() (Interference, error) {
 		return found, err
 	}
 	i := s.inspect(cur)
-	if !s.cfg.DryRun && s.tick == nil {
-		// The PLL method never leaves a singleshot running while it runs:
-		// one pending is another program's adjtime().
-		if left, err := s.drv.SingleshotRemaining(); err == nil && left != 0 {
+	if !s.cfg.DryRun {
+		// The PLL method never leaves a singleshot running while it runs,
+		// nor does the tick method's bulk; its tail is at most what it
+		// armed, in the same direction. Anything else pending is another
+		// program's adjtime(), which replaced slewd's tail.
+		if left, err := s.drv.SingleshotRemaining(); err == nil && left != 0 && !s.ownSingleshot(left) {
 			if _, err := s.drv.CancelSingleshot(); err != nil {
 				return found, fmt.Errorf("cancelling another program's adjtime() slew: %w", err)
 			}
@@ -129,6 +143,19 @@ func (s *Slewer) CheckKernel() (Interference, error) {
 		}
 	}
 	return merge(found, i), nil
+}
+
+// ownSingleshot says whether a pending singleshot of left can be the tick
+// method's tail: armed by slewd, not by a bulk, and no larger than what it
+// armed, in the same direction (the kernel only drains it). A foreign
+// adjtime() of the same sign and no larger is not told apart; it is small
+// and the next estimate corrects it.
+func (s *Slewer) ownSingleshot(left time.Duration) bool {
+	if s.tick == nil || s.tick.active {
+		return false
+	}
+	armed := time.Duration(math.Round(s.tick.singleshot*1e6)) * time.Microsecond
+	return (left > 0) == (armed > 0) && left.Abs() <= armed.Abs()
 }
 
 // merge combines two findings, the later state winning.

@@ -242,7 +242,7 @@ func (t *tickBulk) start(s *Slewer, need float64, raw time.Duration) error {
 	}
 	bulkLeft := math.Abs(need) - tickMargin.Seconds()
 	t.stopRaw = raw + time.Duration(bulkLeft/math.Abs(t.rate)*1e9)
-	s.log.Info(s.claim("slewing with the tick"), "correction", dur(need), "rate_ppm", t.rate*1e6,
+	s.log.Info(s.claim("slewing with the tick"), "correction", dur(need), "rate_ppm", math.Round(t.rate*1e7)/10,
 		"duration", time.Duration(bulkLeft/math.Abs(t.rate)*1e9).Round(time.Millisecond))
 	return nil
 }

@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -271,7 +272,7 @@ func (d *Discipline) start() error {
 	if err := d.slewer.TakeControl(basePPM); err != nil {
 		return err
 	}
-	d.log.Info("slewd started", "drift_ppm", basePPM, "drift_file", known, "method", d.cfg.Method.String(),
+	d.log.Info("slewd started", "drift_ppm", math.Round(basePPM*1e3)/1e3, "drift_file", known, "method", d.cfg.Method.String(),
 		"max_slew_ppm", d.cfg.MaxSlewPPM, "dry_run", d.cfg.DryRun, "monitor_only", d.cfg.MonitorOnly)
 	// Started: waiting for synchronization is slewd-wait's job, not the
 	// service's start-up (a boot without network must not time out here).
@@ -413,7 +414,7 @@ func (d *Discipline) control() error {
 			"rate_ppm", d.cfg.MaxSlewPPM, "eta", SlewTime(rem, d.cfg.MaxSlewPPM).Round(time.Second))
 	}
 	if !slewing && d.slewing && d.lastEst != nil {
-		d.log.Info("slew done", "remaining", rem, "freq_ppm", d.servo.FreqPPM())
+		d.log.Info("slew done", "remaining", rem.Round(time.Microsecond), "freq_ppm", math.Round(d.servo.FreqPPM()*1e3)/1e3)
 	}
 	d.slewing = slewing
 	synced := d.slewer.Synced() && !d.cfg.MonitorOnly

@@ -3,11 +3,13 @@ package discipline_test
 import (
 	"bytes"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"slewd/adjtime"
 	"slewd/clock"
 	"slewd/clock/simclock"
 	"slewd/discipline"
@@ -230,6 +232,55 @@ func TestForeignSlewsTakenBack(t *testing.T) {
 	}
 	out := log.String()
 	for _, want := range []string{"changed the kernel's tick", "started an adjtime() slew", "armed a leap second"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if f := m.d.Snapshot().Foreign; f.Slews != 3 {
+		t.Errorf("tally %+v: want 3 slews", f)
+	}
+}
+
+// The tick method owns tick and frequency while its bulk runs, and its own
+// singleshot tail after: a foreign tick or frequency change mid-bulk is
+// seen and the bias written again, and an adjtime() slew larger than the
+// tail is cancelled; the clock still lands.
+func TestForeignSlewsTakenBackWithTickMethod(t *testing.T) {
+	cfg := foreignOn
+	cfg.Method = adjtime.MethodTick
+	m, log, win := foreignMachine(t, simclock.KernelConfig{ClockError: 2 * time.Second}, cfg, nil)
+	drv := clock.NewDriver(m.w)
+	var bulkTick int
+	m.w.At(5*time.Second, func() {
+		k, _ := drv.Read()
+		bulkTick = int(k.Tick)
+		drv.SetTick(clock.NominalTick + 5) // VMware Tools, mid-bulk
+	})
+	m.w.At(10*time.Second, func() { drv.SetFrequency(30) }) // another daemon, mid-bulk
+	m.w.At(600*time.Second, func() { drv.ArmSingleshot(300 * time.Millisecond) })
+	m.w.Run(7 * time.Second)
+	if k, _ := drv.Read(); int(k.Tick) != bulkTick || bulkTick == clock.NominalTick {
+		t.Errorf("2 s after a foreign tick change mid-bulk the tick is %d; want the bulk's %d back", k.Tick, bulkTick)
+	}
+	m.w.Run(900 * time.Second)
+	k, err := drv.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, _ := drv.SingleshotRemaining()
+	// The oscillator is exact: the frequency left is the drift estimate's
+	// error, not the other daemon's 30 ppm.
+	if k.Tick != clock.NominalTick || math.Abs(k.FrequencyPPM) > 1 || left != 0 {
+		t.Errorf("kernel after the foreign changes: tick %d, frequency %.3f ppm, singleshot %v", k.Tick, k.FrequencyPPM, left)
+	}
+	if e := m.w.ClockError(); e.Abs() > time.Millisecond {
+		t.Errorf("the clock is %v off after the foreign slews", e)
+	}
+	if win.Backward.Count != 0 {
+		t.Errorf("REALTIME went back: %v", win.Backward.Windows)
+	}
+	out := log.String()
+	for _, want := range []string{"changed the kernel's tick", "changed the kernel clock's mode or frequency", "started an adjtime() slew"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
