@@ -1,0 +1,55 @@
+#!/bin/bash
+# tools/fuzz.sh SECONDS [ROUND]: run every Fuzz target of the module (found
+# with go test -list, so a new one cannot be left out) for at least SECONDS
+# each (30s means 30), one after the other, in rounds of ROUND inputs
+# (default 20000).
+#
+# Why rounds of inputs and not -fuzztime SECONDs: with a duration, Go 1.26's
+# fuzz coordinator can fail a target with a bare "context deadline exceeded"
+# when the time runs out while a starved worker is mid-call
+# (go.dev/issue/75804, fixed in Go 1.27); it failed one CI run of FuzzReply
+# that way. A count of inputs sets no deadline, so a slow machine only runs
+# slower, and a failure always means a failing input was found (written to
+# the package's testdata/fuzz/NAME). Each round starts from the corpus the
+# rounds before it grew (in the Go build cache), so rounds add up.
+set -euo pipefail
+seconds=${1:?usage: tools/fuzz.sh SECONDS [ROUND]}
+seconds=${seconds%s} # 30s is 30
+round=${2:-20000}
+case $seconds$round in
+*[!0-9]*) echo "tools/fuzz.sh: SECONDS and ROUND are whole numbers (got '$seconds' and '$round')" >&2; exit 2 ;;
+esac
+GO=${GO:-go}
+export SLEWD_SKIP_KERNEL=1 SLEWD_SKIP_PEERS=1
+
+targets=$($GO test -list '^Fuzz' ./... |
+	awk '/^Fuzz/ { n[++c] = $1 } /^ok / { for (i = 1; i <= c; i++) print $2, n[i]; c = 0 }')
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+count=0
+while read -r pkg name; do
+	[ -n "$pkg" ] || continue
+	# Build the instrumented test binary and gather the corpus's coverage
+	# first (one input), so that the seconds are spent fuzzing.
+	if ! $GO test -run '^$' -fuzz "^$name\$" -fuzztime 1x "$pkg" >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "fuzz: $pkg $name FAILED on its corpus" >&2
+		exit 1
+	fi
+	rounds=0
+	start=$(date +%s%N)
+	while :; do
+		if ! $GO test -run '^$' -fuzz "^$name\$" -fuzztime "${round}x" "$pkg" >"$log" 2>&1; then
+			cat "$log" >&2
+			echo "fuzz: $pkg $name FAILED in round $((rounds + 1)); go test said above where it wrote the failing input (testdata/fuzz/$name, which plain go test then replays)" >&2
+			exit 1
+		fi
+		rounds=$((rounds + 1))
+		ms=$((($(date +%s%N) - start) / 1000000))
+		[ "$ms" -lt $((seconds * 1000)) ] || break
+	done
+	echo "fuzz: $pkg $name: $((rounds * round)) inputs in $rounds rounds, $((ms / 1000)).$(printf %03d $((ms % 1000))) s"
+	count=$((count + 1))
+done <<<"$targets"
+echo "fuzz: $count targets, at least $seconds s each"
+test "$count" -gt 0
