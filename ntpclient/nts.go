@@ -92,7 +92,24 @@ func keyExchange(p keParams) (*ntsSession, error) {
 	case err != nil:
 		return nil, err
 	}
-	return &ntsSession{ntpAddr: s.Address(), s: s, keyExchanging: allowed}, nil
+	addr, err := keServerAddr(s.Address())
+	if err != nil {
+		return nil, err
+	}
+	return &ntsSession{ntpAddr: addr, s: s, keyExchanging: allowed}, nil
+}
+
+// keServerAddr checks the NTP server a key exchange named (RFC 8915
+// 4.1.7: an IPv4 address, an IPv6 address or a DNS name, and a port), as a
+// server on the command line is checked: the record is the server's
+// word, carried over TLS but not otherwise vetted, and slewd will resolve
+// and query it. beevik/nts hands it over as HOST:PORT.
+func keServerAddr(addr string) (string, error) {
+	sp, err := parseHostPort(addr, addr, DefaultPort)
+	if err != nil {
+		return "", fmt.Errorf("the key exchange named an NTP server slewd cannot use: %w (the NTS server's configuration is wrong: its ntp server record must be a host name or an IP address)", err)
+	}
+	return net.JoinHostPort(sp.Host, strconv.Itoa(sp.Port)), nil
 }
 
 // query is one NTS-authenticated exchange on the session.

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -302,6 +303,45 @@ func ntsQuery(sess *ntsSession, srv *ntsNTPServer) reply {
 	return query(p)
 }
 
+// The NTP server a key exchange names is the server's word: used when it
+// is an IPv4 address, an IPv6 address or a DNS name (RFC 8915 4.1.7) with
+// a port, refused with a reason otherwise, so that nothing slewd would
+// log, resolve or query comes from bytes it did not check.
+func TestNTSKEServerRecord(t *testing.T) {
+	port := func(p uint16) []byte { return keRecord(7, true, []byte{byte(p >> 8), byte(p)}) }
+	for _, tc := range []struct {
+		server string
+		port   []byte
+		want   string // ntpAddr, or "" for refused
+	}{
+		{"ntp.example.org", nil, "ntp.example.org:123"},
+		{"ntp.example.org.", port(1234), "ntp.example.org.:1234"},
+		{"192.0.2.7", nil, "192.0.2.7:123"},
+		{"2001:db8::7", port(4123), "[2001:db8::7]:4123"},
+		{"am[\x80\a", nil, ""},
+		{"two words.example", nil, ""},
+		{"-leading.example", nil, ""},
+		{"300.1.2.3", nil, ""},
+		{strings.Repeat("a", 64) + ".example", nil, ""},
+		{"ntp.example.org", port(0), "ntp.example.org:123"}, // beevik/nts: 0 is the default
+		{"[2001:db8::7]", nil, ""},
+	} {
+		resp := append(keRecord(6, true, []byte(tc.server)), tc.port...)
+		resp = append(resp, goodKEResponse()...)
+		sess, _, err := ntsFixture(t, resp)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("server record %q: taken as %q, want it refused", tc.server, sess.ntpAddr)
+		case tc.want == "" && !strings.Contains(err.Error(), "named an NTP server slewd cannot use"):
+			t.Errorf("server record %q: refused with %q, which does not say why", tc.server, err)
+		case tc.want != "" && err != nil:
+			t.Errorf("server record %q: %v", tc.server, err)
+		case tc.want != "" && sess.ntpAddr != tc.want:
+			t.Errorf("server record %q: NTP server %q, want %q", tc.server, sess.ntpAddr, tc.want)
+		}
+	}
+}
+
 // The fixture itself: an authentic reply is a sample, every request is
 // authenticated, and the session outlives its eight cookies because
 // every reply brings one.
@@ -404,8 +444,10 @@ func FuzzNTSKE(f *testing.F) {
 		if ref != "" {
 			t.Fatalf("key exchange accepted %x, which %s", response, ref)
 		}
+		// Trim leaves something only if host has a character outside the set.
 		host, port, err := net.SplitHostPort(sess.ntpAddr)
-		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || host == "" {
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 || host == "" ||
+			strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:") != "" {
 			t.Fatalf("NTP server %q from the key exchange", sess.ntpAddr)
 		}
 		if !hasCookie(response) {
