@@ -54,7 +54,9 @@ func ParseKey(line string) (Key, error) {
 	}
 	spec, ok := KeyTypes[typ]
 	if !ok {
-		return Key{}, fmt.Errorf("key %d: unknown type %q: use one of MD5, SHA1, SHA256, SHA512, AES128, AES256", id, f[1])
+		// Not quoted: in a line with its fields out of order, the field
+		// read as the type is the secret.
+		return Key{}, fmt.Errorf("key %d: unknown type (the field after the id; not shown, in case it is the secret): use one of MD5, SHA1, SHA256, SHA512, AES128, AES256", id)
 	}
 	var secret []byte
 	switch {
@@ -110,13 +112,8 @@ func ParseNTPKey(line string) (Key, error) {
 		return Key{}, fmt.Errorf("key id %q: want a number from 1 to 4294967295", f[0])
 	}
 	typ := strings.ToUpper(f[1])
-	switch typ {
-	case "M":
-		typ = "MD5"
-	case "SHA":
-		typ = "SHA1"
-	case "AES128CMAC", "AES-128-CMAC", "CMAC":
-		typ = "AES128"
+	if t, ok := ntpKeyTypes[typ]; ok {
+		typ = t
 	}
 	text := f[2]
 	key := "ASCII:" + text
@@ -175,10 +172,24 @@ func ReadKeyFileFormat(path string, id uint32, format KeyFormat) (Key, error) {
 // redact hides the secret of a malformed key line in error messages.
 func redact(line string) string {
 	f := strings.Fields(line)
-	if len(f) > 2 {
+	switch {
+	case len(f) > 2 && knownKeyType(f[1]):
 		f = append(f[:2], "…")
-	} else if len(f) == 2 {
-		f[1] = "…"
+	case len(f) >= 2:
+		// Only a field that names a type is shown: any other may be the
+		// secret, whatever its position in a malformed line.
+		f = append(f[:1], "…")
 	}
 	return strings.Join(f, " ")
 }
+
+// knownKeyType says whether s names a key type in either key file format.
+func knownKeyType(s string) bool {
+	s = strings.ToUpper(s)
+	_, ntp := ntpKeyTypes[s]
+	_, ok := KeyTypes[s]
+	return ok || ntp
+}
+
+// ntpKeyTypes are ntp.keys' names for types KeyTypes names otherwise.
+var ntpKeyTypes = map[string]string{"M": "MD5", "SHA": "SHA1", "AES128CMAC": "AES128", "AES-128-CMAC": "AES128", "CMAC": "AES128"}

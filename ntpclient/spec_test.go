@@ -88,6 +88,10 @@ func TestParseKey(t *testing.T) {
 		{in: "0 SHA1 ASCII:abcd", err: "key id"},
 		{in: "x SHA1 ASCII:abcd", err: "key id"},
 		{in: "5 SHA1 ASCII:secretword extra", err: "want", hide: "secretword"},
+		// Fields out of order: what is read as the type is the secret.
+		{in: "3 HEX:00112233445566778899 SHA256", err: "unknown type", hide: "00112233"},
+		{in: "3 s3cretpw SHA256", err: "unknown type", hide: "s3cretpw"},
+		{in: "4 s3cretpw SHA256 extra", err: "want", hide: "s3cretpw"},
 		{in: "5 SHA512 HEX:" + strings.Repeat("00", 33), err: "4 to 32 bytes"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
