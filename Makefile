@@ -177,7 +177,8 @@ test-alerts: promtool
 # ------------------------------------------------------------------ fuzzing
 # make fuzz runs every Fuzz target of the module for at least FUZZTIME
 # seconds each (tools/fuzz.sh: targets found with go test -list, so a new one
-# cannot be left out); fuzz-ci, in `make test`, for 5 s each. tools/fuzz.sh
+# cannot be left out; FUZZ=REGEXP picks some); fuzz-ci, in `make test`, for
+# 5 s each. tools/fuzz.sh
 # counts inputs in rounds rather than passing -fuzztime a duration, which
 # Go 1.26 can fail with a bare "context deadline exceeded" (see there). What
 # a target finds lands in its package's testdata/fuzz/NAME, the checked-in

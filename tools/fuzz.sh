@@ -2,7 +2,7 @@
 # tools/fuzz.sh SECONDS [ROUND]: run every Fuzz target of the module (found
 # with go test -list, so a new one cannot be left out) for at least SECONDS
 # each (30s means 30), one after the other, in rounds of ROUND inputs
-# (default 20000).
+# (default 20000). FUZZ=REGEXP picks targets by name (make fuzz FUZZ=NTS).
 #
 # Why rounds of inputs and not -fuzztime SECONDs: with a duration, Go 1.26's
 # fuzz coordinator can fail a target with a bare "context deadline exceeded"
@@ -23,7 +23,12 @@ GO=${GO:-go}
 export SLEWD_SKIP_KERNEL=1 SLEWD_SKIP_PEERS=1
 
 targets=$($GO test -list '^Fuzz' ./... |
-	awk '/^Fuzz/ { n[++c] = $1 } /^ok / { for (i = 1; i <= c; i++) print $2, n[i]; c = 0 }')
+	awk '/^Fuzz/ { n[++c] = $1 } /^ok / { for (i = 1; i <= c; i++) print $2, n[i]; c = 0 }' |
+	grep -E " (${FUZZ:-.*})\$" || true)
+if [ -z "$targets" ]; then
+	echo "tools/fuzz.sh: no Fuzz target${FUZZ:+ matches FUZZ=$FUZZ} (go test -list '^Fuzz' ./... lists them)" >&2
+	exit 2
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 count=0
@@ -52,4 +57,3 @@ while read -r pkg name; do
 	count=$((count + 1))
 done <<<"$targets"
 echo "fuzz: $count targets, at least $seconds s each"
-test "$count" -gt 0
