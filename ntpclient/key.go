@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -44,9 +45,9 @@ func ParseKey(line string) (Key, error) {
 	if len(f) < 2 || len(f) > 3 {
 		return Key{}, fmt.Errorf("key %q: want \"ID TYPE KEY\", e.g. \"7 SHA256 HEX:0011…\" (chrony keyfile format)", redact(line))
 	}
-	id, err := strconv.ParseUint(f[0], 10, 32)
-	if err != nil || id == 0 {
-		return Key{}, fmt.Errorf("key id %q: want a number from 1 to 4294967295", f[0])
+	id, ok := keyID(f[0])
+	if !ok {
+		return Key{}, errBadKeyID
 	}
 	typ, text := "MD5", f[len(f)-1]
 	if len(f) == 3 {
@@ -61,9 +62,10 @@ func ParseKey(line string) (Key, error) {
 	var secret []byte
 	switch {
 	case strings.HasPrefix(text, "HEX:"):
-		secret, err = hex.DecodeString(text[4:])
-		if err != nil {
-			return Key{}, fmt.Errorf("key %d: HEX: value is not hexadecimal: %w", id, err)
+		var err error
+		if secret, err = hex.DecodeString(text[4:]); err != nil {
+			// Not %w: hex's error quotes the offending byte of the secret.
+			return Key{}, fmt.Errorf("key %d: the HEX: value is not hexadecimal (an odd number of digits, or a character other than 0-9, a-f)", id)
 		}
 	case strings.HasPrefix(text, "ASCII:"):
 		secret = []byte(text[6:])
@@ -77,7 +79,7 @@ func ParseKey(line string) (Key, error) {
 		return Key{}, fmt.Errorf("key %d: %s key must be %d to %d bytes, got %d (longer keys are truncated by beevik/ntp and would not match the server)",
 			id, typ, spec.MinKey, spec.MaxKey, len(secret))
 	}
-	return Key{ID: uint32(id), Type: typ, Secret: secret}, nil
+	return Key{ID: id, Type: typ, Secret: secret}, nil
 }
 
 // KeyFormat is a key file's format.
@@ -107,9 +109,9 @@ func ParseNTPKey(line string) (Key, error) {
 	if len(f) != 3 {
 		return Key{}, fmt.Errorf("key %q: want \"ID TYPE KEY\", e.g. \"1 M secret\" or \"2 SHA1 <40 hex digits>\" (ntp.keys format)", redact(line))
 	}
-	id, err := strconv.ParseUint(f[0], 10, 32)
-	if err != nil || id == 0 {
-		return Key{}, fmt.Errorf("key id %q: want a number from 1 to 4294967295", f[0])
+	id, ok := keyID(f[0])
+	if !ok {
+		return Key{}, errBadKeyID
 	}
 	typ := strings.ToUpper(f[1])
 	if t, ok := ntpKeyTypes[typ]; ok {
@@ -170,17 +172,30 @@ func ReadKeyFileFormat(path string, id uint32, format KeyFormat) (Key, error) {
 }
 
 // redact hides the secret of a malformed key line in error messages.
+// Only a valid id and a field that names a type are shown: any other field
+// may be the secret, whatever its position in a malformed line.
 func redact(line string) string {
 	f := strings.Fields(line)
-	switch {
-	case len(f) > 2 && knownKeyType(f[1]):
-		f = append(f[:2], "…")
-	case len(f) >= 2:
-		// Only a field that names a type is shown: any other may be the
-		// secret, whatever its position in a malformed line.
-		f = append(f[:1], "…")
+	var shown []string
+	for i, field := range f {
+		if _, ok := keyID(field); i == 0 && ok || i == 1 && knownKeyType(field) {
+			shown = append(shown, field)
+			continue
+		}
+		shown = append(shown, "…")
+		break
 	}
-	return strings.Join(f, " ")
+	return strings.Join(shown, " ")
+}
+
+// errBadKeyID does not quote the field: in a line with its fields out of
+// order, it may be the secret.
+var errBadKeyID = errors.New("the key id (the first field) is not a number from 1 to 4294967295")
+
+// keyID parses a key id: 1 to 4294967295.
+func keyID(s string) (uint32, bool) {
+	id, err := strconv.ParseUint(s, 10, 32)
+	return uint32(id), err == nil && id != 0
 }
 
 // knownKeyType says whether s names a key type in either key file format.

@@ -92,6 +92,10 @@ func TestParseKey(t *testing.T) {
 		{in: "3 HEX:00112233445566778899 SHA256", err: "unknown type", hide: "00112233"},
 		{in: "3 s3cretpw SHA256", err: "unknown type", hide: "s3cretpw"},
 		{in: "4 s3cretpw SHA256 extra", err: "want", hide: "s3cretpw"},
+		{in: "s3cretpw 4 SHA256", err: "key id", hide: "s3cretpw"},
+		{in: "00000000 00000000", err: "key id", hide: "00000000"},
+		{in: "s3cretpw SHA256 x y", err: "want", hide: "s3cretpw"},
+		{in: "5 SHA1 HEX:s3cretpw", err: "not hexadecimal", hide: "U+"},
 		{in: "5 SHA512 HEX:" + strings.Repeat("00", 33), err: "4 to 32 bytes"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
