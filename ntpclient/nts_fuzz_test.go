@@ -187,23 +187,23 @@ func ntsFields(pkt []byte) (map[uint16][]byte, int, bool) {
 // ntsNTPServer answers a request through an NTS session: it checks that
 // the request is authenticated (cookie, unique identifier, a C2S
 // authenticator that verifies) and builds the authentic reply, which
-// damage may then change. authEnd is where the reply's authenticated
-// bytes end (the authenticator's end).
+// damage may then change. authStart and authEnd are where the reply's
+// authenticator extension field starts and ends.
 type ntsNTPServer struct {
-	c2s, s2c cipher.AEAD
-	clock    *fakeClock
-	damage   func(reply []byte) []byte
-	sent     []byte
-	reply    []byte
-	authEnd  int
-	badReq   string // why the request was not authenticated, if it was not
-	writes   int
+	c2s, s2c           cipher.AEAD
+	clock              *fakeClock
+	damage             func(reply []byte) []byte
+	sent               []byte
+	reply              []byte
+	authStart, authEnd int
+	badReq             string // why the request was not authenticated, if it was not
+	writes             int
 }
 
 func (s *ntsNTPServer) Write(b []byte) (int, error) {
 	s.writes++
 	s.sent = append([]byte(nil), b...)
-	s.reply, s.authEnd = nil, 0
+	s.reply, s.authStart, s.authEnd = nil, 0, 0
 	fields, at, ok := ntsFields(b)
 	switch {
 	case len(b) < 48 || !ok:
@@ -251,6 +251,7 @@ func (s *ntsNTPServer) build(req, uid []byte) []byte {
 	body := binary.BigEndian.AppendUint16(nil, uint16(len(nonce)))
 	body = binary.BigEndian.AppendUint16(body, uint16(len(ct)))
 	body = append(append(body, nonce...), ct...)
+	s.authStart = len(pkt)
 	pkt = append(pkt, extField(0x0404, body)...)
 	s.authEnd = len(pkt)
 	return pkt
@@ -392,14 +393,20 @@ func FuzzNTSReply(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		changed := false
-		var authEnd int
+		// changed: a byte the AEAD covers differs (the associated data up
+		// to the authenticator, and the authenticator's body: nonce and
+		// ciphertext). The authenticator's own type and length are not
+		// covered (RFC 8915 5.6: the associated data ends before it), so
+		// a change there may still yield the authentic sample: touched
+		// counts any change before the authenticator's end.
+		changed, touched := false, false
 		srv.damage = func(r []byte) []byte {
-			authEnd = srv.authEnd
+			authStart, authEnd := srv.authStart, srv.authEnd
 			orig := append([]byte(nil), r...)
 			r = damageReply(r, flips, int(cut), tail)
 			n := min(authEnd, len(r))
-			changed = n < authEnd || !bytes.Equal(r[:n], orig[:n])
+			touched = n < authEnd || !bytes.Equal(r[:n], orig[:n])
+			changed = n < authEnd || !bytes.Equal(r[:authStart], orig[:authStart]) || !bytes.Equal(r[authStart+4:n], orig[authStart+4:n])
 			return r
 		}
 		r := ntsQuery(sess, srv)
@@ -409,7 +416,7 @@ func FuzzNTSReply(f *testing.F) {
 		switch {
 		case changed && (r.kind == replySample || r.kind == replyKiss):
 			t.Fatalf("a reply with its authenticated bytes changed was taken: %+v", r)
-		case !changed && len(tail) == 0 && r.kind != replySample:
+		case !touched && len(tail) == 0 && r.kind != replySample:
 			t.Fatalf("the authentic reply was refused: %+v", r)
 		case r.kind != replySample && r.detail == "":
 			t.Fatalf("unusable reply %d without a reason", r.kind)
