@@ -28,7 +28,7 @@ CONFDIR ?= /etc/slewd
 NTPDATE ?= no
 
 .PHONY: scenarios scenarios-ci
-.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers test-alerts promtool conformance-doc bench lint cross install man completion clean deb test-deb debian-units
+.PHONY: all build test test-unit test-units test-kernel test-peers chrony-peers test-alerts promtool conformance-doc bench lint cross size install man completion clean deb test-deb debian-units
 
 all: build
 
@@ -37,7 +37,7 @@ build:
 
 # The full suite: the README's test command, and what .ci/run runs.
 # Add further suites as prerequisites here.
-test: lint cross test-unit test-units test-deb test-kernel test-peers test-alerts fuzz-ci scenarios-ci
+test: lint size test-unit test-units test-deb test-kernel test-peers test-alerts fuzz-ci scenarios-ci
 
 # Every package's tests; the qemu rig and the chrony peers are skipped
 # (test-kernel and test-peers run them).
@@ -107,6 +107,15 @@ lint:
 cross:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/slewd-linux-arm64 ./cmd/slewd
 	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o bin/slewd-linux-armv7 ./cmd/slewd
+
+# The size budget (docs/operations.md): every static binary at most
+# 10,000,000 bytes, arm too.
+SIZE_LIMIT := 10000000
+size: build cross
+	@for b in bin/slewd bin/slewd-linux-arm64 bin/slewd-linux-armv7; do \
+		n=$$(stat -c %s $$b); echo "size: $$b $$n bytes (limit $(SIZE_LIMIT))"; \
+		if [ $$n -gt $(SIZE_LIMIT) ]; then echo "size: $$b is over the budget: see docs/operations.md before adding a dependency" >&2; exit 1; fi; \
+	done
 
 # The binary, units and drop-ins, init script, man page, completion,
 # logrotate, ntp-units.d list and examples; prints what it installed and
