@@ -108,8 +108,8 @@ cross:
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o bin/slewd-linux-arm64 ./cmd/slewd
 	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -o bin/slewd-linux-armv7 ./cmd/slewd
 
-# The size budget (docs/operations.md): every static binary at most
-# 10,000,000 bytes, arm too.
+# The size budget (docs/operations.md): every static binary (this
+# machine's, arm64, armv7) at most 10,000,000 bytes.
 SIZE_LIMIT := 10000000
 size: build cross
 	@for b in bin/slewd bin/slewd-linux-arm64 bin/slewd-linux-armv7; do \

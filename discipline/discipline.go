@@ -103,7 +103,8 @@ type Env struct {
 	Run    adjtime.Store // status file (/run/slewd); nil for none
 	// StepNotes is where `slewd boot` and `slewd sync` note a step just
 	// before making it (statefile.NoteStep), so that it is not taken for a
-	// foreign one; the daemon clears a note it has used. nil means Run. A
+	// foreign one; the daemon clears a note it has used (not in a dry
+	// run). nil means Run. A
 	// monitor-only daemon, which writes no status file, reads it and
 	// writes nothing.
 	StepNotes adjtime.Store

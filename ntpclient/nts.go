@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -92,7 +93,7 @@ func keyExchange(p keParams) (*ntsSession, error) {
 	case err != nil:
 		return nil, err
 	}
-	addr, err := keServerAddr(s.Address())
+	addr, err := keServerAddr(s.Address(), p.host)
 	if err != nil {
 		return nil, err
 	}
@@ -100,16 +101,35 @@ func keyExchange(p keParams) (*ntsSession, error) {
 }
 
 // keServerAddr checks the NTP server a key exchange named (RFC 8915
-// 4.1.7: an IPv4 address, an IPv6 address or a DNS name, and a port), as a
-// server on the command line is checked: the record is the server's
-// word, carried over TLS but not otherwise vetted, and slewd will resolve
-// and query it. beevik/nts hands it over as HOST:PORT.
-func keServerAddr(addr string) (string, error) {
-	sp, err := parseHostPort(addr, addr, DefaultPort)
-	if err != nil {
-		return "", fmt.Errorf("the key exchange named an NTP server slewd cannot use: %w (the NTS server's configuration is wrong: its ntp server record must be a host name or an IP address)", err)
+// 4.1.7: an IPv4 address, an IPv6 address or a DNS name, and a port): the
+// record is the server's word, carried over TLS but not otherwise vetted,
+// and slewd will log, resolve and query it. beevik/nts hands it over as
+// HOST:PORT, the key-exchange server's own address when the record was
+// absent. An IPv6 zone names an interface of this machine, which only the
+// user can know: it is taken only as part of keHost, the address slewd
+// itself connected to.
+func keServerAddr(addr, keHost string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		err = checkKEServer(host, keHost)
 	}
-	return net.JoinHostPort(sp.Host, strconv.Itoa(sp.Port)), nil
+	if err != nil {
+		return "", fmt.Errorf("the key exchange named an NTP server slewd cannot use: %w (the NTS server's configuration is wrong: its NTPv4 server record must be a host name or an IP address)", err)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func checkKEServer(host, keHost string) error {
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		if checkHost(host) != nil {
+			return fmt.Errorf("%q is neither an IP address nor a host name", host)
+		}
+	case ip.Zone() != "" && host != keHost:
+		return fmt.Errorf("%q carries an IPv6 zone, which names an interface of this machine the server cannot know", host)
+	}
+	return nil
 }
 
 // query is one NTS-authenticated exchange on the session.

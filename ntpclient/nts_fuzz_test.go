@@ -326,6 +326,8 @@ func TestNTSKEServerRecord(t *testing.T) {
 		{strings.Repeat("a", 64) + ".example", nil, ""},
 		{"ntp.example.org", port(0), "ntp.example.org:123"}, // beevik/nts: 0 is the default
 		{"[2001:db8::7]", nil, ""},
+		{"fe80::1%eth0", nil, ""}, // a zone is this machine's, not the server's to name
+		{"::ffff:192.0.2.7", nil, "[::ffff:192.0.2.7]:123"},
 	} {
 		resp := append(keRecord(6, true, []byte(tc.server)), tc.port...)
 		resp = append(resp, goodKEResponse()...)
@@ -339,6 +341,23 @@ func TestNTSKEServerRecord(t *testing.T) {
 			t.Errorf("server record %q: %v", tc.server, err)
 		case tc.want != "" && sess.ntpAddr != tc.want:
 			t.Errorf("server record %q: NTP server %q, want %q", tc.server, sess.ntpAddr, tc.want)
+		}
+	}
+}
+
+// A zone is taken only as part of the address slewd connected to: the
+// key-exchange server's own link-local address, when no record names
+// another.
+func TestKEServerAddrZone(t *testing.T) {
+	for _, tc := range []struct{ addr, keHost, want string }{
+		{"[fe80::1%eth0]:123", "fe80::1%eth0", "[fe80::1%eth0]:123"},
+		{"[fe80::1%eth0]:123", "fe80::1%eth1", ""},
+		{"[fe80::1%eth0]:123", "nts.example.org", ""},
+		{"[fe80::1]:123", "nts.example.org", "[fe80::1]:123"},
+	} {
+		got, err := keServerAddr(tc.addr, tc.keHost)
+		if got != tc.want || (tc.want == "") != (err != nil) {
+			t.Errorf("keServerAddr(%q, %q) = %q, %v; want %q", tc.addr, tc.keHost, got, err, tc.want)
 		}
 	}
 }

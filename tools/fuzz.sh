@@ -6,8 +6,9 @@
 #
 # Why rounds of inputs and not -fuzztime SECONDs: with a duration, Go 1.26's
 # fuzz coordinator can fail a target with a bare "context deadline exceeded"
-# when the time runs out while a starved worker is mid-call
-# (go.dev/issue/75804, fixed in Go 1.27); it failed one CI run of FuzzReply
+# when the time runs out: the deadline reaches the coordinator's context
+# before its child's, and a worker's cancelled call escapes the filter meant
+# for it (go.dev/issue/75804, fixed in Go 1.27); it failed one CI run of FuzzReply
 # that way. A count of inputs sets no deadline, so a slow machine only runs
 # slower, and a failure always means a failing input was found (written to
 # the package's testdata/fuzz/NAME). Each round starts from the corpus the
@@ -16,15 +17,23 @@ set -euo pipefail
 seconds=${1:?usage: tools/fuzz.sh SECONDS [ROUND]}
 seconds=${seconds%s} # 30s is 30
 round=${2:-20000}
-case $seconds$round in
-*[!0-9]*) echo "tools/fuzz.sh: SECONDS and ROUND are whole numbers (got '$seconds' and '$round')" >&2; exit 2 ;;
-esac
+for n in "$seconds" "$round"; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || {
+		echo "tools/fuzz.sh: SECONDS and ROUND are whole numbers from 1 (got '$seconds' and '$round')" >&2
+		exit 2
+	}
+done
 GO=${GO:-go}
 export SLEWD_SKIP_KERNEL=1 SLEWD_SKIP_PEERS=1
 
-targets=$($GO test -list '^Fuzz' ./... |
-	awk '/^Fuzz/ { n[++c] = $1 } /^ok / { for (i = 1; i <= c; i++) print $2, n[i]; c = 0 }' |
-	grep -E " (${FUZZ:-.*})\$" || true)
+# A package that does not build fails here, rather than dropping its targets.
+list=$($GO test -list '^Fuzz' ./...) || {
+	echo "tools/fuzz.sh: go test -list '^Fuzz' ./... failed (above)" >&2
+	exit 1
+}
+# FUZZ matches anywhere in the name, as go test -run does.
+targets=$(awk -v re="${FUZZ:-.}" '/^Fuzz/ { n[++c] = $1 }
+	/^ok / { for (i = 1; i <= c; i++) if (n[i] ~ re) print $2, n[i]; c = 0 }' <<<"$list")
 if [ -z "$targets" ]; then
 	echo "tools/fuzz.sh: no Fuzz target${FUZZ:+ matches FUZZ=$FUZZ} (go test -list '^Fuzz' ./... lists them)" >&2
 	exit 2
@@ -57,3 +66,4 @@ while read -r pkg name; do
 	count=$((count + 1))
 done <<<"$targets"
 echo "fuzz: $count targets, at least $seconds s each"
+[ "$count" -gt 0 ]
