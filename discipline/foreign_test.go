@@ -171,6 +171,8 @@ func TestOwnBootStepNotForeign(t *testing.T) {
 	noUndo.UndoForeignSteps = false
 	monitor := foreignOn
 	monitor.MonitorOnly = true
+	dry := foreignOn
+	dry.DryRun = true
 	for _, tc := range []struct {
 		name       string
 		cfg        discipline.Config
@@ -179,15 +181,17 @@ func TestOwnBootStepNotForeign(t *testing.T) {
 		{"back, while slewing a clock ahead", foreignOn, 5 * time.Second},
 		{"back, undoing turned off", noUndo, 5 * time.Second},
 		{"back, monitor only", monitor, 5 * time.Second},
+		{"back, dry run", dry, 5 * time.Second},
 		{"forward, under --step-forward-over", foreignOn, -500 * time.Millisecond},
 		{"forward, monitor only", monitor, -3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, log, _ := foreignMachine(t, simclock.KernelConfig{ClockError: tc.clockError}, tc.cfg, nil)
+			var step time.Duration
 			m.w.At(2*time.Second, func() {
-				e := m.w.ClockError()
-				statefile.NoteStep(m.run, statefile.Step{Raw: m.p.Raw(), Step: -e, By: "slewd boot"})
-				m.w.StepRealtime(-e)
+				step = -m.w.ClockError()
+				statefile.NoteStep(m.run, statefile.Step{Raw: m.p.Raw(), Step: step, By: "slewd boot"})
+				m.w.StepRealtime(step)
 			})
 			m.w.Run(2*time.Second + 100*time.Millisecond)
 			if e := m.w.ClockError(); e.Abs() > time.Millisecond {
@@ -199,6 +203,19 @@ func TestOwnBootStepNotForeign(t *testing.T) {
 			}
 			if f := m.d.Snapshot().Foreign; f.Steps != 0 || f.Undone != 0 {
 				t.Errorf("slewd boot's step was counted as foreign: %+v", f)
+			}
+			// A daemon that corrects clears the note it used; a dry run or
+			// a monitor writes nothing, and remembers it used it.
+			_, kept := statefile.OwnStep(m.run, m.p.Raw(), step, time.Millisecond)
+			if want := tc.cfg.DryRun || tc.cfg.MonitorOnly; kept != want {
+				t.Errorf("the step note is still there: %v, want %v", kept, want)
+			}
+			// The same step again, within the note's window, is another
+			// program's: a note is used once.
+			m.w.At(3*time.Second, func() { m.w.StepRealtime(step) })
+			m.w.Run(3*time.Second + 100*time.Millisecond)
+			if f := m.d.Snapshot().Foreign; f.Steps != 1 {
+				t.Errorf("a second step like slewd boot's was not counted as foreign: %+v", f)
 			}
 		})
 	}
@@ -287,6 +304,52 @@ func TestForeignSlewsTakenBackWithTickMethod(t *testing.T) {
 	}
 	if f := m.d.Snapshot().Foreign; f.Slews != 3 {
 		t.Errorf("tally %+v: want 3 slews", f)
+	}
+}
+
+// After the tick method's bias, its last milliseconds drain in the
+// singleshot: an adjtime() that replaces that tail is told from it by its
+// sign or its size, cancelled and counted; the tail is armed again and
+// the clock lands.
+func TestForeignSingleshotReplacingTheTickTail(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		foreign func(tail time.Duration) time.Duration
+	}{
+		{"the other sign, smaller", func(tail time.Duration) time.Duration { return -tail / 2 }},
+		{"the same sign, larger", func(tail time.Duration) time.Duration { return 3 * tail }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := foreignOn
+			cfg.Method = adjtime.MethodTick
+			m, log, win := foreignMachine(t, simclock.KernelConfig{ClockError: 2 * time.Second}, cfg, nil)
+			drv := clock.NewDriver(m.w)
+			var tail time.Duration
+			for at := 15 * time.Second; at < 40*time.Second; at += 100 * time.Millisecond {
+				m.w.At(at, func() {
+					if left, _ := drv.SingleshotRemaining(); tail == 0 && left != 0 {
+						tail = left
+						drv.ArmSingleshot(tc.foreign(left))
+					}
+				})
+			}
+			m.w.Run(120 * time.Second)
+			if tail == 0 {
+				t.Fatal("no singleshot tail after the tick bias: nothing was tested")
+			}
+			if f := m.d.Snapshot().Foreign; f.Slews != 1 {
+				t.Errorf("tail %v replaced by %v: tally %+v, want 1 slew", tail, tc.foreign(tail), f)
+			}
+			if !strings.Contains(log.String(), "started an adjtime() slew") {
+				t.Errorf("log:\n%s", log)
+			}
+			if e := m.w.ClockError(); e.Abs() > time.Millisecond {
+				t.Errorf("the clock is %v off", e)
+			}
+			if win.Backward.Count != 0 {
+				t.Errorf("REALTIME went back: %v", win.Backward.Windows)
+			}
+		})
 	}
 }
 
