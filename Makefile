@@ -187,11 +187,10 @@ test-alerts: promtool
 # make fuzz runs every Fuzz target of the module for at least FUZZTIME
 # seconds each (tools/fuzz.sh: targets found with go test -list, so a new one
 # cannot be left out; FUZZ=REGEXP picks some); fuzz-ci, in `make test`, for
-# 5 s each. tools/fuzz.sh
-# counts inputs in rounds rather than passing -fuzztime a duration, which
-# Go 1.26 can fail with a bare "context deadline exceeded" (see there). What
-# a target finds lands in its package's testdata/fuzz/NAME, the checked-in
-# corpus that plain `go test` replays.
+# 5 s each. tools/fuzz.sh counts inputs in rounds rather than passing
+# -fuzztime a duration, which Go 1.26 can fail with a bare "context deadline
+# exceeded" (see there). What a target finds lands in its package's
+# testdata/fuzz/NAME, the checked-in corpus that plain `go test` replays.
 FUZZTIME ?= 30
 .PHONY: fuzz fuzz-ci
 fuzz:

@@ -78,7 +78,7 @@ func (s *Slewer) inspect(cur clock.KernelState) Interference {
 	// While the tick method's bulk runs, tick and frequency are its bias,
 	// not the drift compensation: compare with what the bias wrote.
 	wantTick, wantFreq := s.tookTick, s.tookFreq
-	if s.tick != nil && s.tick.active {
+	if s.biasing() {
 		wantTick, wantFreq = s.tick.bulkTick, s.tick.bulkFreq
 	}
 	i.Mode = !owned(cur)
@@ -91,13 +91,14 @@ func (s *Slewer) inspect(cur clock.KernelState) Interference {
 // takeBack restores what i found changed: the drift compensation, the
 // PLL mode and a leap second nobody should step for.
 func (s *Slewer) takeBack(i Interference) error {
-	if (i.Tick || i.Frequency) && s.tick != nil && s.tick.active {
+	switch {
+	case (i.Tick || i.Frequency) && s.biasing():
 		// Mid-bulk: the bias again. What the other program's rate slewed
 		// meanwhile is in the next estimate, which re-plans the stop.
 		if _, err := s.apply(tickFreq(s.tick.bulkTick, s.tick.bulkFreq)); err != nil {
 			return fmt.Errorf("taking the clock back: %w", err)
 		}
-	} else if i.Tick || i.Frequency {
+	case i.Tick || i.Frequency:
 		s.baseSet = false // force SetBaseFrequency to write
 		if err := s.SetBaseFrequency(s.basePPM); err != nil {
 			return fmt.Errorf("taking the clock back: %w", err)
@@ -151,7 +152,7 @@ func (s *Slewer) CheckKernel() (Interference, error) {
 // adjtime() of the same sign and no larger is not told apart; it is small
 // and the next estimate corrects it.
 func (s *Slewer) ownSingleshot(left time.Duration) bool {
-	if s.tick == nil || s.tick.active {
+	if s.tick == nil || s.biasing() {
 		return false
 	}
 	armed := time.Duration(math.Round(s.tick.singleshot*1e6)) * time.Microsecond
@@ -189,7 +190,7 @@ func (s *Slewer) StepForward(d time.Duration) (time.Duration, error) {
 	if s.cfg.DryRun {
 		return 0, nil
 	}
-	if s.tick != nil && s.tick.active {
+	if s.biasing() {
 		// The bulk's deadline was planned for the correction before the
 		// step: end it; the next Control plans again.
 		if err := s.tick.stop(s); err != nil {

@@ -225,7 +225,7 @@ func (s *Slewer) SetBaseFrequency(ppm float64) error {
 	if tick == s.baseTick && freq == s.baseFreq && s.baseSet {
 		return nil
 	}
-	if s.tick != nil && s.tick.active {
+	if s.biasing() {
 		// The bulk owns tick/freq; the new base takes effect when it ends.
 		s.baseTick, s.baseFreq, s.basePPM = tick, freq, ppm
 		s.baseRate = clock.RatePPM(tick, freq) * 1e-6
@@ -437,7 +437,7 @@ func (s *Slewer) checkInterference(cur clock.KernelState) error {
 // bulk) and forgets the target: nothing is slewed until SetTarget again.
 // The drift compensation stays.
 func (s *Slewer) Stop() error {
-	if s.tick != nil && s.tick.active {
+	if s.biasing() {
 		if err := s.tick.stop(s); err != nil {
 			return err
 		}
@@ -457,7 +457,7 @@ func (s *Slewer) Stop() error {
 // that finish by themselves and stop at zero: the PLL offset (up to 0.5 s)
 // and the adjtime singleshot for the rest, at 500 ppm.
 func (s *Slewer) Release() error {
-	if s.tick != nil && s.tick.active {
+	if s.biasing() {
 		if err := s.tick.stop(s); err != nil {
 			return err
 		}

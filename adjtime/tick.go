@@ -111,6 +111,10 @@ type tickBulk struct {
 	singleshot float64 // last handed to the singleshot, s
 }
 
+// biasing says whether the tick method's bulk is under way: tick and
+// frequency are then its bias, not the drift compensation.
+func (s *Slewer) biasing() bool { return s.tick != nil && s.tick.active }
+
 // recover undoes a bias that a killed slewd left, before anything else.
 func (t *tickBulk) recover(s *Slewer, cur clock.KernelState) error {
 	j := s.cfg.Journal

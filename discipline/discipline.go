@@ -104,9 +104,8 @@ type Env struct {
 	// StepNotes is where `slewd boot` and `slewd sync` note a step just
 	// before making it (statefile.NoteStep), so that it is not taken for a
 	// foreign one; the daemon clears a note it has used (not in a dry
-	// run). nil means Run. A
-	// monitor-only daemon, which writes no status file, reads it and
-	// writes nothing.
+	// run). nil means Run. A monitor-only daemon, which writes no status
+	// file, reads it and writes nothing.
 	StepNotes adjtime.Store
 	BootID    func() string
 	// MarkSynced touches /run/systemd/timesync/synchronized, which is what

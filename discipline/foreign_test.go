@@ -260,8 +260,8 @@ func TestForeignSlewsTakenBack(t *testing.T) {
 
 // The tick method owns tick and frequency while its bulk runs, and its own
 // singleshot tail after: a foreign tick or frequency change mid-bulk is
-// seen and the bias written again, and an adjtime() slew larger than the
-// tail is cancelled; the clock still lands.
+// seen and the bias written again, and an adjtime() slew once it is done
+// is cancelled; the clock still lands.
 func TestForeignSlewsTakenBackWithTickMethod(t *testing.T) {
 	cfg := foreignOn
 	cfg.Method = adjtime.MethodTick

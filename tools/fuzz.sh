@@ -8,8 +8,8 @@
 # fuzz coordinator can fail a target with a bare "context deadline exceeded"
 # when the time runs out: the deadline reaches the coordinator's context
 # before its child's, and a worker's cancelled call escapes the filter meant
-# for it (go.dev/issue/75804, fixed in Go 1.27); it failed one CI run of FuzzReply
-# that way. A count of inputs sets no deadline, so a slow machine only runs
+# for it (go.dev/issue/75804, fixed in Go 1.27); it failed one CI run of
+# FuzzReply that way. A count of inputs sets no deadline, so a slow machine only runs
 # slower, and a failure always means a failing input was found (written to
 # the package's testdata/fuzz/NAME). Each round starts from the corpus the
 # rounds before it grew (in the Go build cache), so rounds add up.
@@ -40,24 +40,25 @@ if [ -z "$targets" ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+
+# fuzz PKG NAME INPUTS WHEN: one go test -fuzz run; on a failure, what go
+# test said (where it wrote the failing input) and exit 1.
+fuzz() {
+	$GO test -run '^$' -fuzz "^$2\$" -fuzztime "${3}x" "$1" >"$log" 2>&1 && return
+	cat "$log" >&2
+	echo "fuzz: $1 $2 FAILED $4; the failing input is in testdata/fuzz/$2, which plain go test replays" >&2
+	exit 1
+}
+
 count=0
 while read -r pkg name; do
-	[ -n "$pkg" ] || continue
 	# Build the instrumented test binary and gather the corpus's coverage
 	# first (one input), so that the seconds are spent fuzzing.
-	if ! $GO test -run '^$' -fuzz "^$name\$" -fuzztime 1x "$pkg" >"$log" 2>&1; then
-		cat "$log" >&2
-		echo "fuzz: $pkg $name FAILED on its corpus" >&2
-		exit 1
-	fi
+	fuzz "$pkg" "$name" 1 "on its corpus"
 	rounds=0
 	start=$(date +%s%N)
 	while :; do
-		if ! $GO test -run '^$' -fuzz "^$name\$" -fuzztime "${round}x" "$pkg" >"$log" 2>&1; then
-			cat "$log" >&2
-			echo "fuzz: $pkg $name FAILED in round $((rounds + 1)); go test said above where it wrote the failing input (testdata/fuzz/$name, which plain go test then replays)" >&2
-			exit 1
-		fi
+		fuzz "$pkg" "$name" "$round" "in round $((rounds + 1))"
 		rounds=$((rounds + 1))
 		ms=$((($(date +%s%N) - start) / 1000000))
 		[ "$ms" -lt $((seconds * 1000)) ] || break
@@ -66,4 +67,3 @@ while read -r pkg name; do
 	count=$((count + 1))
 done <<<"$targets"
 echo "fuzz: $count targets, at least $seconds s each"
-[ "$count" -gt 0 ]
